@@ -1,0 +1,255 @@
+/**
+ * Settings: simplejwt's, in camelCase, with simplejwt's defaults (WIRE.md "Settings"), validated once
+ * when created. Nothing is captured at import time: every `Settings` object stands alone.
+ */
+import { ConfigurationError } from '../errors.js';
+import { ALGORITHM_NAMES, type Algorithm, algorithmSpec } from '../jws/algorithms.js';
+import { type KeyInput, describe } from '../jws/keys.js';
+import { KeyRing, type KeyRingEntry, toRingKey } from '../jws/keyring.js';
+import { parseDuration } from './duration.js';
+
+/** The user object tokens are issued for: at least the field named by `userIdField`. */
+export type UserLike = Record<string, unknown>;
+
+/** The claims of a token, as a plain object. */
+export type Claims = Record<string, unknown>;
+
+/** Token types of WIRE.md; `authTokenClasses` lists which ones the bearer authenticator accepts. */
+export type TokenType = 'access' | 'refresh' | 'sliding';
+
+/** What a user may pass; every field optional except a key. Lifetimes: seconds or "5m"-style strings. */
+export interface SettingsInput {
+  accessTokenLifetime?: number | string;
+  refreshTokenLifetime?: number | string;
+  rotateRefreshTokens?: boolean;
+  blacklistAfterRotation?: boolean;
+  updateLastLogin?: boolean;
+  algorithm?: Algorithm;
+  signingKey?: KeyInput;
+  verifyingKey?: KeyInput;
+  /** Key rotation: the first entry signs (its `kid` goes into every token), the rest only verify. */
+  keyRing?: KeyRingEntry[];
+  audience?: string | null;
+  issuer?: string | null;
+  /** Verification keys from a remote JWKS document (https, or http on loopback). */
+  jwkUrl?: string | null;
+  /** How long fetched JWKS keys are trusted before re-fetching. */
+  jwkCacheMaxAge?: number | string;
+  /** The time limit of one JWKS fetch. */
+  jwkFetchTimeout?: number | string;
+  leeway?: number | string;
+  authHeaderTypes?: string[];
+  authHeaderName?: string;
+  userIdField?: string;
+  userIdClaim?: string;
+  userAuthenticationRule?: (user: UserLike | null | undefined) => boolean;
+  authTokenClasses?: TokenType[];
+  tokenTypeClaim?: string;
+  jtiClaim?: string;
+  tokenUserClass?: (claims: Claims) => unknown;
+  slidingTokenRefreshExpClaim?: string;
+  slidingTokenLifetime?: number | string;
+  slidingTokenRefreshLifetime?: number | string;
+  checkRevokeToken?: boolean;
+  revokeTokenClaim?: string;
+  checkUserIsActive?: boolean;
+  onLoginSuccess?: ((user: UserLike, request: unknown) => void | Promise<void>) | null;
+  onLoginFailed?: ((credentials: Record<string, unknown>, request: unknown) => void | Promise<void>) | null;
+  /** Add claims when a token is issued for a user (simplejwt's `get_token` override). */
+  customizeClaims?: ((token: { set(name: string, value: unknown): void }, user: UserLike) => void | Promise<void>) | null;
+  /** Reshape the body of a successful obtain/refresh response. */
+  customizeTokenResponse?: ((body: Record<string, unknown>, context: { user?: UserLike; endpoint: string }) => Record<string, unknown> | Promise<Record<string, unknown>>) | null;
+  /** Longest token accepted, in characters, checked before any decoding (S1). */
+  maxTokenLength?: number;
+}
+
+/** Validated settings: lifetimes in seconds, keys imported into a key ring. Frozen. */
+export interface Settings {
+  readonly accessTokenLifetime: number;
+  readonly refreshTokenLifetime: number;
+  readonly rotateRefreshTokens: boolean;
+  readonly blacklistAfterRotation: boolean;
+  readonly updateLastLogin: boolean;
+  readonly algorithm: Algorithm;
+  readonly audience: string | null;
+  readonly issuer: string | null;
+  readonly jwkUrl: string | null;
+  readonly jwkCacheMaxAge: number;
+  readonly jwkFetchTimeout: number;
+  readonly leeway: number;
+  readonly authHeaderTypes: readonly string[];
+  readonly authHeaderName: string;
+  readonly userIdField: string;
+  readonly userIdClaim: string;
+  readonly userAuthenticationRule: (user: UserLike | null | undefined) => boolean;
+  readonly authTokenClasses: readonly TokenType[];
+  readonly tokenTypeClaim: string;
+  readonly jtiClaim: string;
+  readonly tokenUserClass: ((claims: Claims) => unknown) | null;
+  readonly slidingTokenRefreshExpClaim: string;
+  readonly slidingTokenLifetime: number;
+  readonly slidingTokenRefreshLifetime: number;
+  readonly checkRevokeToken: boolean;
+  readonly revokeTokenClaim: string;
+  readonly checkUserIsActive: boolean;
+  readonly onLoginSuccess: SettingsInput['onLoginSuccess'];
+  readonly onLoginFailed: SettingsInput['onLoginFailed'];
+  readonly customizeClaims: SettingsInput['customizeClaims'];
+  readonly customizeTokenResponse: SettingsInput['customizeTokenResponse'];
+  readonly maxTokenLength: number;
+  /** The imported keys; `undefined` only with `jwkUrl` and no local key (verify-only instance). */
+  readonly keyRing: KeyRing | undefined;
+}
+
+/** simplejwt's default rule: a user exists and is active. */
+export function defaultUserAuthenticationRule(user: UserLike | null | undefined): boolean {
+  if (!user) return false;
+  const active = user.isActive ?? user.is_active;
+  return active === undefined ? true : active === true;
+}
+
+const LEEWAY_MAX_SECONDS = 300;
+const CLAIM_NAME = /^[\x21-\x7e]{1,64}$/;
+
+/** One row per setting: its default and how a raw value becomes a valid one. */
+type Parser<T> = (value: unknown, name: string) => T;
+
+const fail = (name: string, expected: string, value: unknown): never => {
+  throw new ConfigurationError(name, `must be ${expected} (got ${describe(value)})`);
+};
+
+const lifetime: Parser<number> = (value, name) => {
+  const seconds = parseDuration(value);
+  if (seconds === undefined || seconds <= 0) fail(name, 'a positive number of seconds or a duration like "30s", "5m", "12h", "1d"', value);
+  return seconds!;
+};
+const bool: Parser<boolean> = (value, name) => (typeof value === 'boolean' ? value : fail(name, 'true or false', value));
+const claimName: Parser<string> = (value, name) =>
+  typeof value === 'string' && CLAIM_NAME.test(value) ? value : fail(name, 'a claim name of 1-64 printable ASCII characters', value);
+const nonEmptyString: Parser<string> = (value, name) => (typeof value === 'string' && value.length > 0 ? value : fail(name, 'a non-empty string', value));
+const optionalString: Parser<string | null> = (value, name) => (value === null || value === undefined ? null : nonEmptyString(value, name));
+const optionalFunction = <F>(value: unknown, name: string): F | null =>
+  value === null || value === undefined ? null : typeof value === 'function' ? (value as F) : fail(name, 'a function', value);
+
+const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Settings[K]>] } = {
+  accessTokenLifetime: [300, lifetime],
+  refreshTokenLifetime: [86400, lifetime],
+  rotateRefreshTokens: [false, bool],
+  blacklistAfterRotation: [false, bool],
+  updateLastLogin: [false, bool],
+  algorithm: ['HS256', (value, name) => (algorithmSpec(value) ? (value as Algorithm) : fail(name, `one of ${ALGORITHM_NAMES.join(', ')}`, value))],
+  audience: [null, optionalString],
+  issuer: [null, optionalString],
+  jwkUrl: [null, (value, name) => {
+    const text = optionalString(value, name);
+    if (text === null) return null;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return fail(name, 'an absolute URL', value);
+    }
+    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) fail(name, 'an https: URL (http: only on localhost)', value);
+    return url.href;
+  }],
+  jwkCacheMaxAge: [600, lifetime],
+  jwkFetchTimeout: [5, (value, name) => {
+    const seconds = lifetime(value, name);
+    return seconds > 60 ? fail(name, 'at most 60 seconds', value) : seconds;
+  }],
+  leeway: [0, (value, name) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined || seconds > LEEWAY_MAX_SECONDS) fail(name, `a finite number of seconds from 0 to ${LEEWAY_MAX_SECONDS}`, value);
+    return seconds!;
+  }],
+  authHeaderTypes: [['Bearer'], (value, name) => {
+    if (!Array.isArray(value) || value.length === 0 || !value.every((t) => typeof t === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(t))) {
+      fail(name, 'a non-empty array of authentication scheme names like ["Bearer"]', value);
+    }
+    return Object.freeze([...(value as string[])]);
+  }],
+  authHeaderName: ['Authorization', (value, name) =>
+    typeof value === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : fail(name, 'an HTTP header name', value)],
+  userIdField: ['id', nonEmptyString],
+  userIdClaim: ['user_id', claimName],
+  userAuthenticationRule: [defaultUserAuthenticationRule, (value, name) => optionalFunction(value, name) ?? fail(name, 'a function', value)],
+  authTokenClasses: [['access'], (value, name) => {
+    const allowed = ['access', 'refresh', 'sliding'];
+    if (!Array.isArray(value) || value.length === 0 || !value.every((t) => allowed.includes(t as string))) {
+      fail(name, 'a non-empty array of "access", "refresh" or "sliding"', value);
+    }
+    return Object.freeze([...new Set(value as TokenType[])]);
+  }],
+  tokenTypeClaim: ['token_type', claimName],
+  jtiClaim: ['jti', claimName],
+  tokenUserClass: [null, optionalFunction],
+  slidingTokenRefreshExpClaim: ['refresh_exp', claimName],
+  slidingTokenLifetime: [300, lifetime],
+  slidingTokenRefreshLifetime: [86400, lifetime],
+  checkRevokeToken: [false, bool],
+  revokeTokenClaim: ['hash_password', claimName],
+  checkUserIsActive: [true, bool],
+  onLoginSuccess: [null, optionalFunction],
+  onLoginFailed: [null, optionalFunction],
+  customizeClaims: [null, optionalFunction],
+  customizeTokenResponse: [null, optionalFunction],
+  maxTokenLength: [8192, (value, name) =>
+    Number.isInteger(value) && (value as number) >= 256 && (value as number) <= 65536 ? (value as number) : fail(name, 'an integer from 256 to 65536', value)],
+};
+
+/** Every setting name, for tools that list or map them (the server's environment loader). */
+export const SETTING_NAMES: readonly string[] = [...Object.keys(PARSERS), 'signingKey', 'verifyingKey', 'keyRing'];
+
+function closest(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return SETTING_NAMES.find((known) => known.toLowerCase() === lower || known.toLowerCase().replaceAll('_', '') === lower.replaceAll('_', ''));
+}
+
+/**
+ * Validates settings and imports keys. Throws `ConfigurationError` naming the first bad setting.
+ *
+ * @example
+ * const settings = defineSettings({ signingKey: process.env.JWT_SECRET, accessTokenLifetime: '10m' });
+ */
+export function defineSettings(input: SettingsInput | Settings = {}): Settings {
+  if (isSettings(input)) return input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigurationError('settings', 'must be an object');
+  const raw = input as Record<string, unknown>;
+  for (const name of Object.keys(raw)) {
+    if (!SETTING_NAMES.includes(name)) {
+      const hint = closest(name);
+      throw new ConfigurationError(name, `is not a tokenpair setting${hint ? ` (did you mean ${hint}?)` : ''}`);
+    }
+  }
+  const settings: Record<string, unknown> = {};
+  for (const [name, [fallback, parse]] of Object.entries(PARSERS) as [string, [unknown, Parser<unknown>]][]) {
+    settings[name] = raw[name] === undefined ? fallback : parse(raw[name], name);
+  }
+  if (settings.jwkUrl !== null && algorithmSpec(settings.algorithm)!.family === 'HMAC') {
+    throw new ConfigurationError('jwkUrl', `needs an asymmetric algorithm: a JWKS publishes public keys, never ${String(settings.algorithm)} secrets`);
+  }
+  settings.keyRing = buildKeyRing(raw, settings);
+  const frozen = Object.freeze(settings) as unknown as Settings;
+  VALIDATED.add(frozen);
+  return frozen;
+}
+
+const VALIDATED = new WeakSet<object>();
+
+function isSettings(value: unknown): value is Settings {
+  return typeof value === 'object' && value !== null && VALIDATED.has(value);
+}
+
+function buildKeyRing(raw: Record<string, unknown>, settings: Record<string, unknown>): KeyRing | undefined {
+  const hasSingle = raw.signingKey !== undefined || raw.verifyingKey !== undefined;
+  if (raw.keyRing !== undefined) {
+    if (hasSingle) throw new ConfigurationError('keyRing', 'replaces signingKey and verifyingKey: set one or the other');
+    return KeyRing.fromEntries(raw.keyRing, settings.algorithm);
+  }
+  if (!hasSingle) {
+    if (settings.jwkUrl !== null) return undefined;
+    throw new ConfigurationError('signingKey', `is required (or keyRing, or jwkUrl to only verify tokens)`);
+  }
+  return new KeyRing([toRingKey(undefined, settings.algorithm, raw.signingKey as KeyInput | undefined, raw.verifyingKey as KeyInput | undefined, '')]);
+}
