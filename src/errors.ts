@@ -43,6 +43,7 @@ export const WIRE_ERRORS = {
   },
 
   // Request shape
+  invalid_fields: { status: 400, code: 'invalid', detail: 'Invalid input.' },
   parse_error: { status: 400, code: 'parse_error', detail: 'JSON parse error' },
   unsupported_media_type: { status: 415, code: 'unsupported_media_type', detail: 'Unsupported media type in request.' },
   payload_too_large: { status: 413, code: 'payload_too_large', detail: 'Request body too large.' },
@@ -90,6 +91,18 @@ export class TokenPairError extends Error {
 /** A token failed verification or a claim check. Always 401 with code `token_not_valid`. */
 export class TokenError extends TokenPairError {
   override name = 'TokenError';
+}
+
+/** Too many failed logins: 429 with `Retry-After` (S15). */
+export class ThrottledError extends TokenPairError {
+  override name = 'ThrottledError';
+  /** Whole seconds until the window ends. */
+  readonly retryAfter: number;
+
+  constructor(retryAfter: number) {
+    super('throttled', `retry in ${retryAfter} s`, `Request was throttled. Expected available in ${retryAfter} seconds.`);
+    this.retryAfter = retryAfter;
+  }
 }
 
 /** One token class's reason for rejecting a token, as listed in the authenticator's `messages`. */

@@ -61,6 +61,24 @@ export interface SettingsInput {
   customizeTokenResponse?: ((body: Record<string, unknown>, context: { user?: UserLike; endpoint: string }) => Record<string, unknown> | Promise<Record<string, unknown>>) | null;
   /** Longest token accepted, in characters, checked before any decoding (S1). */
   maxTokenLength?: number;
+  /** The login field name (simplejwt: the user model's USERNAME_FIELD). */
+  usernameField?: string;
+  /** The bearer authenticator loads the user (exists, active, security stamp); false: stateless. */
+  userLookup?: boolean;
+  /** A spent refresh token presented again revokes its whole family (needs rotation + blacklist). */
+  reuseDetection?: boolean;
+  /** Seconds after a refresh token is spent during which a replay is refused but revokes nothing (concurrent tabs). */
+  reuseGracePeriod?: number | string;
+  /** Optional absolute lifetime of a session (token family): no rotation extends it. */
+  sessionAbsoluteLifetime?: number | string | null;
+  /** Failed logins per normalised username per window before 429 (0 turns it off). */
+  loginThrottlePerUsername?: number;
+  /** Failed logins per client address per window before 429 (0 turns it off). */
+  loginThrottlePerAddress?: number;
+  /** The fixed window of the login throttle. */
+  loginThrottleWindow?: number | string;
+  /** The largest request body accepted, in bytes (413 beyond). */
+  maxBodySize?: number;
 }
 
 /** Validated settings: lifetimes in seconds, keys imported into a key ring. Frozen. */
@@ -97,6 +115,15 @@ export interface Settings {
   readonly customizeClaims: SettingsInput['customizeClaims'];
   readonly customizeTokenResponse: SettingsInput['customizeTokenResponse'];
   readonly maxTokenLength: number;
+  readonly usernameField: string;
+  readonly userLookup: boolean;
+  readonly reuseDetection: boolean;
+  readonly reuseGracePeriod: number;
+  readonly sessionAbsoluteLifetime: number | null;
+  readonly loginThrottlePerUsername: number;
+  readonly loginThrottlePerAddress: number;
+  readonly loginThrottleWindow: number;
+  readonly maxBodySize: number;
   /** The imported keys; `undefined` only with `jwkUrl` and no local key (verify-only instance). */
   readonly keyRing: KeyRing | undefined;
 }
@@ -130,6 +157,9 @@ const nonEmptyString: Parser<string> = (value, name) => (typeof value === 'strin
 const optionalString: Parser<string | null> = (value, name) => (value === null || value === undefined ? null : nonEmptyString(value, name));
 const optionalFunction = <F>(value: unknown, name: string): F | null =>
   value === null || value === undefined ? null : typeof value === 'function' ? (value as F) : fail(name, 'a function', value);
+
+const count: Parser<number> = (value, name) =>
+  Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fail(name, 'a whole number, 0 or more', value);
 
 const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Settings[K]>] } = {
   accessTokenLifetime: [300, lifetime],
@@ -196,6 +226,19 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
   customizeTokenResponse: [null, optionalFunction],
   maxTokenLength: [8192, (value, name) =>
     Number.isInteger(value) && (value as number) >= 256 && (value as number) <= 65536 ? (value as number) : fail(name, 'an integer from 256 to 65536', value)],
+  usernameField: ['username', nonEmptyString],
+  userLookup: [true, bool],
+  reuseDetection: [true, bool],
+  reuseGracePeriod: [5, (value, name) => {
+    const seconds = parseDuration(value);
+    return seconds === undefined || seconds > 60 ? fail(name, 'a number of seconds from 0 to 60', value) : seconds;
+  }],
+  sessionAbsoluteLifetime: [null, (value, name) => (value === null ? null : lifetime(value, name))],
+  loginThrottlePerUsername: [10, count],
+  loginThrottlePerAddress: [100, count],
+  loginThrottleWindow: ['15m' as unknown as number, lifetime],
+  maxBodySize: [65536, (value, name) =>
+    Number.isInteger(value) && (value as number) >= 1024 && (value as number) <= 16 * 1024 * 1024 ? (value as number) : fail(name, 'a number of bytes from 1024 to 16777216', value)],
 };
 
 /** Every setting name, for tools that list or map them (the server's environment loader). */
@@ -224,8 +267,10 @@ export function defineSettings(input: SettingsInput | Settings = {}): Settings {
   }
   const settings: Record<string, unknown> = {};
   for (const [name, [fallback, parse]] of Object.entries(PARSERS) as [string, [unknown, Parser<unknown>]][]) {
-    settings[name] = raw[name] === undefined ? fallback : parse(raw[name], name);
+    settings[name] = parse(raw[name] === undefined ? fallback : raw[name], name);
   }
+  // WIRE.md: when rotation is on, blacklisting after rotation is on unless explicitly turned off.
+  if (raw.blacklistAfterRotation === undefined) settings.blacklistAfterRotation = settings.rotateRefreshTokens;
   if (settings.jwkUrl !== null && algorithmSpec(settings.algorithm)!.family === 'HMAC') {
     throw new ConfigurationError('jwkUrl', `needs an asymmetric algorithm: a JWKS publishes public keys, never ${String(settings.algorithm)} secrets`);
   }

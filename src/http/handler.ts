@@ -1,0 +1,232 @@
+/**
+ * Framework-neutral HTTP handlers for every endpoint of WIRE.md: `(AuthRequest) → AuthResponse`.
+ * Adapters (Express, Fastify, Fetch) only translate requests and responses; the wire format lives here
+ * and in the error table.
+ */
+import { InvalidTokenForAnyType, ThrottledError, TokenPairError } from '../errors.js';
+import type { AuthService, ClientContext, Principal } from '../service/auth-service.js';
+import { FieldErrors, parseBody, requireStrings } from './body.js';
+
+/** A request as every adapter hands it over. Header names are lower case. */
+export interface AuthRequest {
+  method: string;
+  /** The path below the mount point, with its leading slash, without the query string. */
+  path: string;
+  headers: Record<string, string | undefined>;
+  /** The raw body bytes; adapters read them with the size cap applied. */
+  body: Uint8Array | undefined;
+  /** The client's address as the framework sees it (after its own proxy trust rules). */
+  address: string | null;
+  /** The framework's own request, passed to login hooks. */
+  raw?: unknown;
+}
+
+export interface AuthResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** A JSON value, or `undefined` for an empty body (205, 204). */
+  body: unknown;
+}
+
+/** Endpoint paths (WIRE.md defaults). Each can be changed; `null` turns an endpoint off. */
+export interface EndpointPaths {
+  obtain: string | null;
+  refresh: string | null;
+  verify: string | null;
+  blacklist: string | null;
+  slidingObtain: string | null;
+  slidingRefresh: string | null;
+  logout: string | null;
+  logoutAll: string | null;
+  sessions: string | null;
+  jwks: string | null;
+}
+
+export const DEFAULT_PATHS: EndpointPaths = {
+  obtain: '/api/token/',
+  refresh: '/api/token/refresh/',
+  verify: '/api/token/verify/',
+  blacklist: '/api/token/blacklist/',
+  slidingObtain: '/api/token/sliding/',
+  slidingRefresh: '/api/token/sliding/refresh/',
+  logout: '/api/logout/',
+  logoutAll: '/api/logout/all/',
+  sessions: '/api/sessions/',
+  jwks: '/.well-known/jwks.json',
+};
+
+export interface HandlerOptions {
+  paths?: Partial<EndpointPaths>;
+  /** Serve the sliding token endpoints (off by default, as in simplejwt's URL examples). */
+  sliding?: boolean;
+  /** A logger for unexpected errors (never given tokens or passwords). */
+  onError?: (error: unknown) => void;
+}
+
+type Route = (request: AuthRequest, service: AuthService) => Promise<AuthResponse>;
+
+const NO_STORE = { 'cache-control': 'no-store' };
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): AuthResponse {
+  return { status, headers: { ...NO_STORE, ...headers }, body };
+}
+
+/** The response for an error: the table's status and body, `WWW-Authenticate` on 401, `Retry-After` on 429. */
+export function errorResponse(error: TokenPairError, settings: AuthService['settings']): AuthResponse {
+  const headers: Record<string, string> = {};
+  if (error.status === 401) headers['www-authenticate'] = `${settings.authHeaderTypes[0]} realm="api"`;
+  if (error instanceof ThrottledError) headers['retry-after'] = String(error.retryAfter);
+  return json(error.status, error.toJSON(), headers);
+}
+
+function client(request: AuthRequest): ClientContext {
+  const agent = request.headers['user-agent'];
+  return { address: request.address, userAgent: agent ? agent.slice(0, 512) : null, request: request.raw };
+}
+
+function fields(request: AuthRequest, service: AuthService): Record<string, unknown> {
+  return parseBody(request.headers['content-type'], request.body, service.settings.maxBodySize);
+}
+
+function credentials(request: AuthRequest, service: AuthService) {
+  const usernameField = service.settings.usernameField;
+  const values = requireStrings(fields(request, service), [
+    { name: usernameField, trim: true },
+    { name: 'password', trim: false },
+  ]);
+  return { username: values[usernameField]!, password: values.password! };
+}
+
+function stringField(request: AuthRequest, service: AuthService, name: string): string {
+  return requireStrings(fields(request, service), [{ name, trim: true }])[name]!;
+}
+
+async function principal(request: AuthRequest, service: AuthService): Promise<Principal> {
+  return service.authenticate(request.headers[service.settings.authHeaderName.toLowerCase()]);
+}
+
+const ROUTES: Record<Exclude<keyof EndpointPaths, 'sessions'>, Route> = {
+  obtain: async (request, service) => {
+    const body = await service.obtainPair(credentials(request, service), client(request));
+    return json(200, await customize(service, body, 'obtain'));
+  },
+  refresh: async (request, service) => {
+    const body = await service.refresh(stringField(request, service, 'refresh'), client(request));
+    return json(200, await customize(service, body, 'refresh'));
+  },
+  verify: async (request, service) => {
+    await service.verify(stringField(request, service, 'token'));
+    return json(200, {});
+  },
+  blacklist: async (request, service) => {
+    await service.blacklist(stringField(request, service, 'refresh'));
+    return json(200, {});
+  },
+  slidingObtain: async (request, service) => json(200, await customize(service, await service.obtainSliding(credentials(request, service), client(request)), 'sliding')),
+  slidingRefresh: async (request, service) => json(200, await service.refreshSliding(stringField(request, service, 'token'), client(request))),
+  logout: async (request, service) => {
+    const who = await principal(request, service);
+    await service.logout(who, stringField(request, service, 'refresh'));
+    return { status: 205, headers: { ...NO_STORE }, body: undefined };
+  },
+  logoutAll: async (request, service) => {
+    await service.logoutAll(await principal(request, service));
+    return { status: 205, headers: { ...NO_STORE }, body: undefined };
+  },
+  jwks: async (_request, service) => ({ status: 200, headers: { 'cache-control': 'public, max-age=300' }, body: service.tokens.jwks() }),
+};
+
+async function customize(service: AuthService, body: Record<string, unknown>, endpoint: string): Promise<Record<string, unknown>> {
+  const hook = service.settings.customizeTokenResponse;
+  return hook ? hook({ ...body }, { endpoint }) : body;
+}
+
+async function sessionsRoute(request: AuthRequest, service: AuthService, sessionId: string | null): Promise<AuthResponse> {
+  const who = await principal(request, service);
+  if (sessionId === null) return json(200, await service.listSessions(who));
+  if (!(await service.revokeSession(who, sessionId))) throw new TokenPairError('not_found');
+  return { status: 204, headers: { ...NO_STORE }, body: undefined };
+}
+
+const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * Builds the request handler. It answers every WIRE.md path and returns `null` for any other path,
+ * so that adapters can pass the request on.
+ *
+ * @example
+ * const handle = createAuthHandler(service);
+ * const response = await handle({ method: 'POST', path: '/api/token/', headers, body, address });
+ */
+export function createAuthHandler(service: AuthService, options: HandlerOptions = {}): (request: AuthRequest) => Promise<AuthResponse | null> {
+  const paths = { ...DEFAULT_PATHS, ...options.paths };
+  if (!options.sliding) {
+    paths.slidingObtain = null;
+    paths.slidingRefresh = null;
+  }
+  const byPath = new Map<string, { route: Route; method: 'POST' | 'GET' }>();
+  for (const [name, route] of Object.entries(ROUTES) as [keyof typeof ROUTES, Route][]) {
+    const path = paths[name];
+    if (path) byPath.set(path, { route, method: name === 'jwks' ? 'GET' : 'POST' });
+  }
+  const sessionsPath = paths.sessions;
+  const onError = options.onError ?? (() => {});
+
+  return async (request) => {
+    let route: Route | undefined;
+    let allowed: string;
+    const entry = byPath.get(request.path);
+    if (entry) {
+      allowed = entry.method;
+      route = request.method === entry.method || (entry.method === 'GET' && request.method === 'HEAD') ? entry.route : undefined;
+    } else if (sessionsPath && request.path === sessionsPath) {
+      allowed = 'GET';
+      route = request.method === 'GET' ? (req, svc) => sessionsRoute(req, svc, null) : undefined;
+    } else if (sessionsPath && request.path.startsWith(sessionsPath) && request.path.endsWith('/')) {
+      const id = request.path.slice(sessionsPath.length, -1);
+      allowed = 'DELETE';
+      if (!SESSION_ID.test(id)) return errorResponse(new TokenPairError('not_found'), service.settings);
+      route = request.method === 'DELETE' ? (req, svc) => sessionsRoute(req, svc, id) : undefined;
+    } else {
+      return null;
+    }
+    if (!route) {
+      if (request.method === 'OPTIONS') return { status: 204, headers: { allow: `${allowed}, OPTIONS` }, body: undefined };
+      const method = request.method.replace(/[^A-Z]/gi, '').slice(0, 16);
+      return json(405, { detail: `Method "${method}" not allowed.`, code: 'method_not_allowed' }, { allow: `${allowed}, OPTIONS` });
+    }
+    try {
+      return await route(request, service);
+    } catch (error) {
+      if (error instanceof TokenPairError) {
+        if (error.kind === 'service_unavailable') onError(error);
+        return errorResponse(error, service.settings);
+      }
+      onError(error);
+      return json(500, { detail: 'A server error occurred.', code: 'server_error' });
+    }
+  };
+}
+
+/**
+ * The bearer check for protected routes: the principal, or the error response to send.
+ *
+ * @example
+ * const result = await authenticateRequest(service, headers);
+ * if ('status' in result) return send(result); // 401 with WIRE.md's body
+ */
+export async function authenticateRequest(service: AuthService, headers: Record<string, string | undefined>): Promise<Principal | AuthResponse> {
+  try {
+    return await service.authenticate(headers[service.settings.authHeaderName.toLowerCase()]);
+  } catch (error) {
+    if (error instanceof TokenPairError) {
+      const response = errorResponse(error, service.settings);
+      // Protected routes are ordinary API routes: no no-store unless the app adds it.
+      delete response.headers['cache-control'];
+      return response;
+    }
+    throw error;
+  }
+}
+
+export { FieldErrors, InvalidTokenForAnyType };

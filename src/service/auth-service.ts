@@ -1,0 +1,399 @@
+/**
+ * The token lifecycle in one place (DESIGN.md "The lifecycle"): login, refresh with atomic single use
+ * and reuse detection, verify, blacklist, sliding tokens, logout, logout-all, sessions and the bearer
+ * authenticator. Plain async functions over settings and stores; no HTTP here.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConfigurationError, InvalidTokenForAnyType, ThrottledError, TokenError, TokenPairError, type TokenClassMessage } from '../errors.js';
+import { type PasswordHasher, createPasswordHasher, passwordTooLong } from '../passwords/hasher.js';
+import type { Claims, Settings, SettingsInput, UserLike } from '../settings/settings.js';
+import { newStamp } from '../store/memory.js';
+import {
+  type ClientInfo,
+  type SessionRecord,
+  type ThrottleStore,
+  type TokenRecord,
+  type TokenStore,
+  type UserRecord,
+  type UserStore,
+} from '../store/types.js';
+import type { RefreshToken, SlidingToken, Token } from '../tokens/token.js';
+import { type Clock, Tokens } from '../tokens/tokens.js';
+import { LoginThrottle } from './throttle.js';
+
+/** Who is calling: kept with sessions and passed to the login hooks. */
+export interface ClientContext extends ClientInfo {
+  /** The framework's request object, for `onLoginSuccess` / `onLoginFailed`. */
+  request?: unknown;
+}
+
+/** The user a bearer token stands for. */
+export interface Principal {
+  id: string;
+  username: string;
+  /** The verified token's claims. */
+  claims: Readonly<Claims>;
+  /** The stored user when `userLookup` is on; `null` when stateless. */
+  record: UserRecord | null;
+  /** `tokenUserClass`'s (or `TokenUser`'s) view when stateless. */
+  tokenUser: unknown;
+}
+
+/** A session as the sessions endpoint shows it. */
+export interface SessionView {
+  id: string;
+  created: string;
+  last_used: string;
+  expires: string;
+  user_agent: string | null;
+  address: string | null;
+}
+
+export interface AuthServiceOptions {
+  /** Settings, or an existing `Tokens` instance (which carries its settings and clock). */
+  settings?: Settings | SettingsInput;
+  tokens?: Tokens;
+  clock?: Clock;
+  userStore: UserStore;
+  /** Records issued tokens: needed for blacklisting, rotation with single use, sessions. */
+  tokenStore?: TokenStore | null;
+  /** Counters for login throttling; without one throttling is off. */
+  throttleStore?: ThrottleStore | null;
+  hasher?: PasswordHasher;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+const unavailable = (cause: unknown) => new TokenPairError('service_unavailable', `store unavailable: ${(cause as Error)?.message ?? cause}`);
+
+/** Store and hasher failures become 503 (fail closed, S12); tokenpair's own errors pass through. */
+async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof TokenPairError) throw error;
+    // StoreUnavailableError, HasherBusyError or a driver's own error: cannot serve now, so 503 and no token.
+    throw unavailable(error);
+  }
+}
+
+export class AuthService {
+  readonly tokens: Tokens;
+  readonly settings: Settings;
+  readonly users: UserStore;
+  readonly store: TokenStore | null;
+  readonly hasher: PasswordHasher;
+  readonly #throttle: LoginThrottle | null;
+
+  constructor(options: AuthServiceOptions) {
+    this.tokens = options.tokens ?? new Tokens(options.settings ?? {}, { clock: options.clock });
+    this.settings = this.tokens.settings;
+    this.users = options.userStore;
+    this.store = options.tokenStore ?? null;
+    this.hasher = options.hasher ?? createPasswordHasher();
+    const s = this.settings;
+    if (!this.users || typeof this.users.findByUsername !== 'function' || typeof this.users.findById !== 'function') {
+      throw new ConfigurationError('userStore', 'is required and must have findByUsername and findById');
+    }
+    if (!this.store && s.blacklistAfterRotation) {
+      throw new ConfigurationError('tokenStore', 'is required when blacklistAfterRotation is on (rotated-out tokens must be recorded as spent)');
+    }
+    const throttleOn = s.loginThrottlePerUsername > 0 || s.loginThrottlePerAddress > 0;
+    this.#throttle = throttleOn && options.throttleStore
+      ? new LoginThrottle({ store: options.throttleStore, perUsername: s.loginThrottlePerUsername, perAddress: s.loginThrottlePerAddress, window: s.loginThrottleWindow })
+      : null;
+  }
+
+  /** Seconds since the epoch, whole, from the tokens' clock. */
+  #now(): number {
+    return Math.floor(this.tokens.context.now() / 1000);
+  }
+
+  #record(token: RefreshToken | SlidingToken, familyId: string): TokenRecord {
+    return {
+      jti: token.jti,
+      userId: token.userId ?? '',
+      familyId,
+      tokenType: token.tokenType === 'sliding' ? 'sliding' : 'refresh',
+      issuedAt: Number(token.get('iat') ?? this.#now()),
+      expiresAt: token.exp,
+    };
+  }
+
+  #absoluteExpiry(now: number): number | null {
+    const lifetime = this.settings.sessionAbsoluteLifetime;
+    return lifetime === null ? null : now + Math.ceil(lifetime);
+  }
+
+  // ---- login --------------------------------------------------------------------------------
+
+  /**
+   * Checks credentials with one password verification in every branch (S13), under the login
+   * throttle (S15). Returns the active user or throws `no_active_account` / `throttled`.
+   */
+  async authenticateCredentials(credentials: Credentials, client: ClientContext): Promise<UserRecord> {
+    const { username, password } = credentials;
+    const now = this.#now();
+    if (this.#throttle) {
+      const wait = await guarded(this.#throttle.retryAfter(username, client.address, now));
+      if (wait > 0) throw new ThrottledError(wait);
+    }
+    let user: UserRecord | null = null;
+    let ok = false;
+    if (!passwordTooLong(password)) {
+      user = await guarded(this.users.findByUsername(username));
+      if (!user) {
+        await guarded(this.hasher.verifyDummy(password));
+      } else if (this.users.verifyPassword) {
+        ok = await guarded(this.users.verifyPassword(user, password));
+      } else {
+        const result = await guarded(this.hasher.verify(user.passwordHash, password));
+        ok = result.ok;
+        if (ok && result.needsRehash && this.users.setPasswordHash) {
+          // Imported Django hashes (and weaker argon2 parameters) become argon2id on first login (S16).
+          await guarded(this.hasher.hash(password).then((hash) => this.users.setPasswordHash!(user!.id, hash, false)));
+        }
+      }
+    } else {
+      await guarded(this.hasher.verifyDummy(password.slice(0, 64)));
+    }
+    if (!ok || !user || !this.settings.userAuthenticationRule(user as unknown as UserLike)) {
+      if (this.#throttle) await guarded(this.#throttle.recordFailure(username, client.address, now));
+      if (this.settings.onLoginFailed) await this.settings.onLoginFailed({ [this.settings.usernameField]: username }, client.request);
+      throw new TokenPairError('no_active_account');
+    }
+    if (this.settings.updateLastLogin && this.users.updateLastLogin) await guarded(this.users.updateLastLogin(user.id, now));
+    if (this.settings.onLoginSuccess) await this.settings.onLoginSuccess(user as unknown as UserLike, client.request);
+    return user;
+  }
+
+  /** POST /api/token/ — `{refresh, access}`. */
+  async obtainPair(credentials: Credentials, client: ClientContext): Promise<{ refresh: string; access: string }> {
+    const user = await this.authenticateCredentials(credentials, client);
+    const { refresh, access } = await this.tokens.issuePair(this.#userLike(user));
+    if (this.store) {
+      const now = this.#now();
+      await guarded(this.store.startFamily(this.#record(refresh, newFamilyId()), client, this.#absoluteExpiry(now)));
+    }
+    return { refresh: refresh.toString(), access: access.toString() };
+  }
+
+  /** POST /api/token/sliding/ — `{token}`. */
+  async obtainSliding(credentials: Credentials, client: ClientContext): Promise<{ token: string }> {
+    const user = await this.authenticateCredentials(credentials, client);
+    const token = await this.tokens.issueSliding(this.#userLike(user));
+    if (this.store) {
+      await guarded(this.store.startFamily(this.#record(token, newFamilyId()), client, this.#absoluteExpiry(this.#now())));
+    }
+    return { token: token.toString() };
+  }
+
+  #userLike(user: UserRecord): UserLike {
+    return user as unknown as UserLike;
+  }
+
+  // ---- refresh ------------------------------------------------------------------------------
+
+  /** The user of a refresh or sliding token must still exist, be active and (with checkRevokeToken) carry the same stamp (S11). */
+  async #checkTokenUser(token: Token): Promise<void> {
+    const id = token.userId;
+    if (id === undefined) throw new TokenError('token_no_user_id');
+    const user = await guarded(this.users.findById(id));
+    if (!user || !this.settings.userAuthenticationRule(user as unknown as UserLike)) throw new TokenPairError('no_active_account_for_token');
+    this.#checkStamp(token.payload, user);
+  }
+
+  #checkStamp(claims: Claims, user: UserRecord): void {
+    const { checkRevokeToken, revokeTokenClaim } = this.settings;
+    if (checkRevokeToken && claims[revokeTokenClaim] !== user.securityStamp) throw new TokenPairError('password_changed');
+  }
+
+  /** The state of a refresh/sliding token in the store, as the wire error it implies. */
+  async #checkNotRevoked(jti: string): Promise<void> {
+    if (!this.store) return;
+    const status = await guarded(this.store.status(jti, this.#now()));
+    if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
+    if (status === 'session_expired') throw new TokenError('token_expired');
+  }
+
+  /**
+   * POST /api/token/refresh/ — `{access}`, with rotation `{access, refresh}`. With blacklisting after
+   * rotation the presented token is spent by one atomic conditional write (S8); a replay of a spent
+   * token revokes its family (S9).
+   */
+  async refresh(refreshToken: unknown, client: ClientContext): Promise<{ access: string; refresh?: string }> {
+    const token = await this.tokens.refresh.verify(refreshToken);
+    await this.#checkTokenUser(token);
+    const s = this.settings;
+    if (!s.rotateRefreshTokens) {
+      await this.#checkNotRevoked(token.jti);
+      if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
+      return { access: token.accessToken.toString() };
+    }
+    const successor = token.rotated();
+    if (this.store && s.blacklistAfterRotation) {
+      const now = this.#now();
+      const outcome = await guarded(this.store.consume({
+        token: this.#record(token, newFamilyId()),
+        successor: this.#record(successor, ''),
+        client,
+        now,
+        reuseGraceSeconds: s.reuseDetection ? s.reuseGracePeriod : Number.POSITIVE_INFINITY,
+      }));
+      if (outcome.status === 'session_expired') throw new TokenError('token_expired');
+      if (outcome.status !== 'consumed') throw new TokenError('token_blacklisted');
+    } else {
+      await this.#checkNotRevoked(token.jti);
+      if (this.store) {
+        await guarded(this.store.startFamily(this.#record(successor, newFamilyId()), client, this.#absoluteExpiry(this.#now())));
+      }
+    }
+    return { access: token.accessToken.toString(), refresh: successor.toString() };
+  }
+
+  /** POST /api/token/sliding/refresh/ — same `jti` and `refresh_exp`, new `exp`/`iat`. */
+  async refreshSliding(slidingToken: unknown, client: ClientContext): Promise<{ token: string }> {
+    const token = await this.tokens.sliding.verify(slidingToken);
+    await this.#checkNotRevoked(token.jti);
+    await this.#checkTokenUser(token);
+    const next = token.refreshed();
+    if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
+    return { token: next.toString() };
+  }
+
+  // ---- verify, blacklist, logout ----------------------------------------------------------
+
+  /** POST /api/token/verify/ — any valid token; refresh and sliding tokens must not be revoked or spent. */
+  async verify(token: unknown): Promise<void> {
+    const verified = await this.tokens.untyped.verify(token);
+    const type = verified.tokenType;
+    if (type === 'refresh' || type === 'sliding') await this.#checkNotRevoked(verified.jti);
+  }
+
+  /**
+   * POST /api/token/blacklist/ — blacklists the refresh token and ends its session. A second
+   * blacklist answers "Token is blacklisted" (R5).
+   */
+  async blacklist(refreshToken: unknown): Promise<void> {
+    const token = await this.tokens.refresh.verify(refreshToken);
+    await this.#revokeToken(token);
+  }
+
+  async #revokeToken(token: RefreshToken | SlidingToken): Promise<void> {
+    const store = this.#requireStore();
+    const now = this.#now();
+    const status = await guarded(store.status(token.jti, now));
+    if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
+    const result = await guarded(store.blacklist(this.#record(token, newFamilyId()), 'logout', now));
+    if (result === 'already_blacklisted') throw new TokenError('token_blacklisted');
+    await guarded(store.revokeFamilyOf(token.jti, 'logout', now));
+  }
+
+  #requireStore(): TokenStore {
+    if (!this.store) throw new TokenPairError('service_unavailable', 'no token store is configured: blacklisting is impossible');
+    return this.store;
+  }
+
+  /** POST /api/logout/ — the caller's refresh token is blacklisted; it must belong to the caller. */
+  async logout(principal: Principal, refreshToken: unknown): Promise<void> {
+    const token = await this.tokens.refresh.verify(refreshToken);
+    if (token.userId !== principal.id) throw new TokenError('token_invalid', 'refresh token belongs to another user');
+    await this.#revokeToken(token);
+  }
+
+  /** POST /api/logout/all/ — every family revoked and the security stamp changed (S10). */
+  async logoutAll(principal: Principal): Promise<number> {
+    const store = this.#requireStore();
+    const count = await guarded(store.revokeUserFamilies(principal.id, 'logout_all', this.#now()));
+    if (this.users.rotateSecurityStamp) await guarded(this.users.rotateSecurityStamp(principal.id));
+    return count;
+  }
+
+  /** GET /api/sessions/ */
+  async listSessions(principal: Principal): Promise<SessionView[]> {
+    const sessions = await guarded(this.#requireStore().listSessions(principal.id, this.#now()));
+    return sessions.map(sessionView);
+  }
+
+  /** DELETE /api/sessions/{id}/ — `false` when the user has no such live session (404). */
+  async revokeSession(principal: Principal, sessionId: string): Promise<boolean> {
+    return guarded(this.#requireStore().revokeSession(principal.id, sessionId, 'session_revoked', this.#now()));
+  }
+
+  // ---- the bearer authenticator ------------------------------------------------------------
+
+  /**
+   * Authenticates an `Authorization` header value (WIRE.md "Protected routes"): scheme
+   * case-insensitive, any run of spaces or tabs, every token class of `authTokenClasses` tried.
+   */
+  async authenticate(header: string | undefined | null): Promise<Principal> {
+    const raw = this.rawToken(header);
+    const messages: TokenClassMessage[] = [];
+    let token: Token | undefined;
+    for (const type of this.settings.authTokenClasses) {
+      const tokenClass = this.tokens.classFor(type);
+      try {
+        token = await tokenClass.verify(raw);
+        if (type !== 'access') await this.#checkNotRevoked(token.jti);
+        break;
+      } catch (error) {
+        if (!(error instanceof TokenError)) throw error;
+        messages.push({ token_class: tokenClass.className, token_type: type, message: error.detail });
+      }
+    }
+    if (!token) throw new InvalidTokenForAnyType(messages);
+    const id = token.userId;
+    if (id === undefined) throw new TokenError('token_no_user_id');
+    if (!this.settings.userLookup) {
+      const username = token.get(this.settings.usernameField);
+      return { id, username: typeof username === 'string' ? username : '', claims: token.payload, record: null, tokenUser: this.tokens.tokenUser(token) };
+    }
+    const user = await guarded(this.users.findById(id));
+    if (!user) throw new TokenPairError('user_not_found');
+    if (this.settings.checkUserIsActive && !user.isActive) throw new TokenPairError('user_inactive');
+    this.#checkStamp(token.payload, user);
+    return { id, username: user.username, claims: token.payload, record: user, tokenUser: null };
+  }
+
+  /** The token of an `Authorization` header, or the 401 WIRE.md gives for a bad header. */
+  rawToken(header: string | undefined | null): string {
+    if (typeof header !== 'string') throw new TokenPairError('not_authenticated');
+    const parts = header.split(/[ \t]+/).filter((part) => part.length > 0);
+    if (parts.length === 0) throw new TokenPairError('not_authenticated');
+    const scheme = parts[0]!.toLowerCase();
+    if (!this.settings.authHeaderTypes.some((type) => type.toLowerCase() === scheme)) throw new TokenPairError('not_authenticated');
+    if (parts.length !== 2) throw new TokenPairError('bad_authorization_header');
+    return parts[1]!;
+  }
+
+  /** Readiness: the stores answer. */
+  async ready(): Promise<boolean> {
+    try {
+      if (this.store) await this.store.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function newFamilyId(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+function sessionView(session: SessionRecord): SessionView {
+  const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+  return {
+    id: session.id,
+    created: iso(session.createdAt),
+    last_used: iso(session.lastUsedAt),
+    expires: iso(session.absoluteExpiresAt === null ? session.expiresAt : Math.min(session.expiresAt, session.absoluteExpiresAt)),
+    user_agent: session.userAgent,
+    address: session.address,
+  };
+}
+
+export { newStamp };

@@ -1,0 +1,155 @@
+/**
+ * The storage contracts (DESIGN.md "Stores"). Small on purpose: every implementation (memory, SQLite,
+ * PostgreSQL, a user's own) passes the same contract suite.
+ *
+ * Times are integer **seconds** since the epoch. Token strings are never stored: only their `jti`.
+ */
+
+/** Who presented a token: kept with a session so a user can recognise it. */
+export interface ClientInfo {
+  userAgent: string | null;
+  address: string | null;
+}
+
+/** An issued refresh or sliding token, as recorded (its `jti`, never its bytes). */
+export interface TokenRecord {
+  jti: string;
+  userId: string;
+  /** The family (session) the token belongs to: every token rotated from one login shares it. */
+  familyId: string;
+  tokenType: 'refresh' | 'sliding';
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** A family of tokens seen from the outside: one login on one device. */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: number;
+  lastUsedAt: number;
+  /** The latest `exp` of the family's tokens. */
+  expiresAt: number;
+  /** The absolute session limit, if any: no rotation extends the family past it. */
+  absoluteExpiresAt: number | null;
+  userAgent: string | null;
+  address: string | null;
+}
+
+/** Why a token or a family was revoked; kept for audits. */
+export type RevokeReason = 'logout' | 'logout_all' | 'blacklist' | 'reuse_detected' | 'password_changed' | 'admin' | 'session_revoked';
+
+/** The outcome of presenting a refresh token for single use. */
+export type ConsumeOutcome =
+  /** This caller won: the token is spent and the successor (if any) recorded, in one transaction. */
+  | { status: 'consumed'; familyId: string; absoluteExpiresAt: number | null }
+  /**
+   * The token was already spent. Outside the grace period the whole family is now revoked
+   * (`familyRevoked: true`); inside it (a concurrent refresh of the same token) it is not.
+   */
+  | { status: 'reused'; familyRevoked: boolean }
+  /** The token, or its family, is blacklisted or revoked. */
+  | { status: 'revoked' }
+  /** The family is past its absolute lifetime. */
+  | { status: 'session_expired' };
+
+export interface ConsumeRequest {
+  /** The presented token. Recorded as spent (in a new family) if the store has never seen it. */
+  token: TokenRecord;
+  /**
+   * The successor to record in the same transaction; `null` without rotation. Its `familyId` is
+   * ignored: the store puts it in the consumed token's family.
+   */
+  successor: TokenRecord | null;
+  client: ClientInfo;
+  now: number;
+  /** A reuse within this many seconds of the winning use does not revoke the family (concurrent refreshes). */
+  reuseGraceSeconds: number;
+}
+
+/** The state of one token, read without changing it. */
+export type TokenStatus = 'active' | 'used' | 'revoked' | 'unknown' | 'session_expired';
+
+export interface TokenStore {
+  /** Records the first token of a new family (a login). */
+  startFamily(token: TokenRecord, client: ClientInfo, absoluteExpiresAt: number | null): Promise<void>;
+  /**
+   * Spends `request.token` once — one atomic conditional write: of N concurrent callers exactly one
+   * gets `consumed`, across processes sharing the store. The successor is recorded in the same
+   * transaction, and the promise resolves only once that transaction is durable.
+   */
+  consume(request: ConsumeRequest): Promise<ConsumeOutcome>;
+  /** A token's state (verify endpoint, refresh without rotation, sliding tokens). */
+  status(jti: string, now: number): Promise<TokenStatus>;
+  /** Marks a family used now (refresh without rotation, sliding refresh). */
+  touch(jti: string, client: ClientInfo, now: number): Promise<void>;
+  /**
+   * Blacklists one token; records it first if the store has never seen it. Durable before resolving.
+   * `already_blacklisted` when it was revoked before (R5).
+   */
+  blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'>;
+  /** Revokes every token of the family the token `jti` belongs to. */
+  revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean>;
+  /** Revokes one session of a user; `false` when the user has no such live session. */
+  revokeSession(userId: string, sessionId: string, reason: RevokeReason, now: number): Promise<boolean>;
+  /** Revokes every family of a user (logout-all, password change); returns how many were live. */
+  revokeUserFamilies(userId: string, reason: RevokeReason, now: number): Promise<number>;
+  /** The user's live sessions, most recently used first. */
+  listSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Deletes records whose tokens have all expired, in batches of `batchSize`; returns how many rows went. */
+  flushExpired(now: number, batchSize: number): Promise<number>;
+  /** Throws when the store cannot serve (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A user as the auth service needs it. */
+export interface UserRecord {
+  id: string;
+  username: string;
+  /** An argon2id PHC string, or an imported Django `pbkdf2_sha256$…` hash. */
+  passwordHash: string;
+  isActive: boolean;
+  /** Random; changed by a password change and logout-all, so that older tokens stop working. */
+  securityStamp: string;
+  lastLogin: number | null;
+  createdAt: number;
+}
+
+/**
+ * Where users come from. Pass your own to use an existing users table; only the two finders are
+ * required. The optional methods enable the features that write.
+ */
+export interface UserStore {
+  findByUsername(username: string): Promise<UserRecord | null>;
+  findById(id: string): Promise<UserRecord | null>;
+  /** Your own password check (e.g. bcrypt); without it tokenpair verifies `passwordHash` itself. */
+  verifyPassword?(user: UserRecord, password: string): Promise<boolean>;
+  updateLastLogin?(id: string, at: number): Promise<void>;
+  /** Replace the hash (rehash on login keeps the stamp: `rotateStamp` false). */
+  setPasswordHash?(id: string, passwordHash: string, rotateStamp: boolean): Promise<void>;
+  /** Sets a new random security stamp and returns it (logout-all). */
+  rotateSecurityStamp?(id: string): Promise<string>;
+}
+
+/** User administration of the built-in stores (the CLI). */
+export interface UserAdmin {
+  createUser(input: { username: string; passwordHash: string; isActive: boolean }): Promise<UserRecord>;
+  setActive(id: string, isActive: boolean): Promise<void>;
+}
+
+/** Counters for login throttling, shared by every instance that shares the store. */
+export interface ThrottleStore {
+  /**
+   * Adds one failure to each key's current fixed window of `windowSeconds` and returns nothing;
+   * windows older than that are forgotten.
+   */
+  recordFailure(keys: readonly string[], windowSeconds: number, now: number): Promise<void>;
+  /** The failures counted for each key in its current window, and when that window ends. */
+  failures(keys: readonly string[], windowSeconds: number, now: number): Promise<Array<{ key: string; count: number; resetAt: number }>>;
+}
+
+/** The error a store throws when it cannot serve; the service turns it into 503 (fail closed, S12). */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
