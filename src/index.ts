@@ -30,3 +30,40 @@ export {
 export { ALGORITHMS, ALGORITHM_NAMES, type Algorithm, type AlgorithmSpec } from './jws/algorithms.js';
 export { KeyRing, type KeyRingEntry, type PublicJwk, type RingKey } from './jws/keyring.js';
 export type { KeyInput, JsonWebKeyInput } from './jws/keys.js';
+export { ThrottledError } from './errors.js';
+
+// The lifecycle service and its stores
+export { AuthService, newFamilyId, type AuthServiceOptions, type ClientContext, type Credentials, type Principal, type SessionView } from './service/auth-service.js';
+export { LoginThrottle, normaliseUsername } from './service/throttle.js';
+export { MemoryStore, IN_MEMORY_WARNING } from './store/memory.js';
+export {
+  StoreUnavailableError,
+  type TokenStore,
+  type UserStore,
+  type UserAdmin,
+  type ThrottleStore,
+  type UserRecord,
+  type TokenRecord,
+  type SessionRecord,
+  type ClientInfo,
+  type ConsumeOutcome,
+  type ConsumeRequest,
+  type TokenStatus,
+  type RevokeReason,
+} from './store/types.js';
+
+// Passwords
+export { createPasswordHasher, HasherBusyError, MAX_PASSWORD_BYTES, passwordTooLong, type PasswordHasher } from './passwords/hasher.js';
+export { encodeDjangoPbkdf2 } from './passwords/django.js';
+
+// Framework-neutral HTTP
+export {
+  createAuthHandler,
+  authenticateRequest,
+  errorResponse,
+  DEFAULT_PATHS,
+  type AuthRequest,
+  type AuthResponse,
+  type EndpointPaths,
+  type HandlerOptions,
+} from './http/handler.js';

@@ -85,6 +85,26 @@ function looksLikePublicKeyMaterial(text: string): boolean {
   return false;
 }
 
+/** True when `bytes` parse as a DER-encoded public or private key (SPKI, PKCS#1, PKCS#8, SEC1). */
+function isDerKeyMaterial(bytes: Buffer): boolean {
+  if (bytes[0] !== 0x30) return false; // every DER key is a SEQUENCE
+  const parsers = [
+    () => createPublicKey({ key: bytes, format: 'der', type: 'spki' }),
+    () => createPublicKey({ key: bytes, format: 'der', type: 'pkcs1' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'pkcs1' }),
+    () => createPrivateKey({ key: bytes, format: 'der', type: 'sec1' }),
+  ];
+  return parsers.some((parse) => {
+    try {
+      parse();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function importHmacSecret(setting: string, spec: AlgorithmSpec, input: KeyInput): KeyObject {
   let bytes: Buffer;
   if (input instanceof KeyObject) {
@@ -106,6 +126,13 @@ function importHmacSecret(setting: string, spec: AlgorithmSpec, input: KeyInput)
     bytes = Buffer.from(input.k, 'base64url');
   } else {
     throw new ConfigurationError(setting, `must be a string, bytes, a KeyObject or a JWK (got ${describe(input)})`);
+  }
+  // Bytes (a Buffer from readFileSync('public.pem')), a secret KeyObject or an oct JWK may hold key material too.
+  if (typeof input !== 'string' && looksLikePublicKeyMaterial(bytes.toString('latin1'))) {
+    throw new ConfigurationError(setting, `looks like an asymmetric key (PEM, SSH or JWK) but ${spec.name} needs a shared secret: a public key is never an HMAC secret`);
+  }
+  if (isDerKeyMaterial(bytes)) {
+    throw new ConfigurationError(setting, `is DER-encoded asymmetric key material but ${spec.name} needs a shared secret: a public key is never an HMAC secret`);
   }
   if (bytes.length < spec.minKeySize) {
     throw new ConfigurationError(setting, `must be at least ${spec.minKeySize} bytes for ${spec.name} (got ${bytes.length})`);
