@@ -26,7 +26,7 @@ const NOW = NOW_MS / 1000;
 /** The advice appended to every weak-secret refusal. */
 const RANDOM_ADVICE = ': use a random secret, e.g. `node -e "console.log(crypto.randomBytes(32).toString(\'base64url\'))"`';
 const NOT_HMAC = 'looks like an asymmetric key (PEM, SSH or JWK) but HS256 needs a shared secret: a public key is never an HMAC secret';
-const LIFETIME_EXPECTED = 'must be a positive number of seconds or a duration like "30s", "5m", "12h", "1d"';
+const LIFETIME_EXPECTED = 'must be a positive number of seconds up to ten years, or a duration like "30s", "5m", "12h", "1d"';
 
 /** Settings as a user might really pass them, wrong types included. */
 const loose = (input: Record<string, unknown>): SettingsInput => input as SettingsInput;
@@ -214,6 +214,8 @@ describe('lifetimes: seconds or "30s" / "5m" / "12h" / "1d"', () => {
       [null, 'null'],
       [[300], 'an array'],
       [{ minutes: 5 }, 'an object'],
+      ['3660d', '"3660d"'],
+      [315576001, 'number 315576001'],
     ];
     for (const name of ['accessTokenLifetime', 'refreshTokenLifetime', 'slidingTokenLifetime', 'slidingTokenRefreshLifetime']) {
       for (const [value, shown] of cases) {

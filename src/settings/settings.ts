@@ -145,9 +145,14 @@ const fail = (name: string, expected: string, value: unknown): never => {
   throw new ConfigurationError(name, `must be ${expected} (got ${describe(value)})`);
 };
 
+/** Ten years: longer lifetimes would put `exp` past any sane NumericDate. */
+const MAX_LIFETIME_SECONDS = 10 * 365.25 * 86400;
+
 const lifetime: Parser<number> = (value, name) => {
   const seconds = parseDuration(value);
-  if (seconds === undefined || seconds <= 0) fail(name, 'a positive number of seconds or a duration like "30s", "5m", "12h", "1d"', value);
+  if (seconds === undefined || seconds <= 0 || seconds > MAX_LIFETIME_SECONDS) {
+    fail(name, 'a positive number of seconds up to ten years, or a duration like "30s", "5m", "12h", "1d"', value);
+  }
   return seconds!;
 };
 const bool: Parser<boolean> = (value, name) => (typeof value === 'boolean' ? value : fail(name, 'true or false', value));
