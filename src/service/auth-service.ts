@@ -113,13 +113,19 @@ export class AuthService {
   }
 
   #record(token: RefreshToken | SlidingToken, familyId: string): TokenRecord {
+    const sliding = token.tokenType === 'sliding';
+    const refreshExp = token.get(this.settings.slidingTokenRefreshExpClaim);
     return {
       jti: token.jti,
       userId: token.userId ?? '',
       familyId,
-      tokenType: token.tokenType === 'sliding' ? 'sliding' : 'refresh',
+      tokenType: sliding ? 'sliding' : 'refresh',
       issuedAt: Number(token.get('iat') ?? this.#now()),
-      expiresAt: token.exp,
+      // A sliding token keeps its jti across refreshes until refresh_exp, and the last refresh lives one
+      // more sliding lifetime: its record (and so its revocation) must outlive all of that (R4).
+      expiresAt: sliding && typeof refreshExp === 'number'
+        ? Math.max(token.exp, Math.ceil(refreshExp + this.settings.slidingTokenLifetime))
+        : token.exp,
     };
   }
 

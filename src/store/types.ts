@@ -54,7 +54,10 @@ export type ConsumeOutcome =
   | { status: 'session_expired' };
 
 export interface ConsumeRequest {
-  /** The presented token. Recorded as spent (in a new family) if the store has never seen it. */
+  /**
+   * The presented token. Recorded as spent if the store has never seen it: in its `familyId` when
+   * that family exists (a revoked family stays revoked), else in a new family of that id.
+   */
   token: TokenRecord;
   /**
    * The successor to record in the same transaction; `null` without rotation. Its `familyId` is
@@ -71,7 +74,7 @@ export interface ConsumeRequest {
 export type TokenStatus = 'active' | 'used' | 'revoked' | 'unknown' | 'session_expired';
 
 export interface TokenStore {
-  /** Records the first token of a new family (a login). */
+  /** Records the first token of a new family (a login). Rejects a `jti` or family id already recorded. */
   startFamily(token: TokenRecord, client: ClientInfo, absoluteExpiresAt: number | null): Promise<void>;
   /**
    * Spends `request.token` once — one atomic conditional write: of N concurrent callers exactly one
@@ -90,15 +93,20 @@ export interface TokenStore {
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'>;
   /** Revokes every token of the family the token `jti` belongs to. */
   revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean>;
-  /** Revokes one session of a user; `false` when the user has no such live session. */
+  /** Revokes one session of a user; `false` (and nothing changes) when the user has no such live session (as `listSessions` counts them). */
   revokeSession(userId: string, sessionId: string, reason: RevokeReason, now: number): Promise<boolean>;
-  /** Revokes every family of a user (logout-all, password change); returns how many were live. */
+  /** Revokes every family of a user (logout-all, password change); returns how many were live (as `listSessions` counts them). */
   revokeUserFamilies(userId: string, reason: RevokeReason, now: number): Promise<number>;
   /** The user's live sessions, most recently used first. */
   listSessions(userId: string, now: number): Promise<SessionRecord[]>;
-  /** Deletes records whose tokens have all expired, in batches of `batchSize`; returns how many rows went. */
+  /**
+   * Deletes at most `batchSize` (a positive integer) expired rows: tokens whose `expiresAt <= now`,
+   * then families past their expiry with no token left, then ended throttle windows. Returns how many
+   * rows went; call again until it returns less than `batchSize`. Pass `now` minus the verification
+   * leeway, so that no revocation disappears while its token could still be accepted (R4).
+   */
   flushExpired(now: number, batchSize: number): Promise<number>;
-  /** Throws when the store cannot serve (readiness). */
+  /** Throws when the store cannot serve (readiness). After `close()`, every method rejects with `StoreUnavailableError`. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,0 +1,376 @@
+/**
+ * SQLite-only store behaviour: single use across processes (R1), durable before acknowledge under
+ * kill -9 (R2), fail closed and come back (R3/S12), migrations, persistence, close. The contract
+ * every store shares is in store-contract.test.ts.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { SqliteStore, WORKER_FOR_TESTS, migrateSqlite } from '../src/store/sqlite.js';
+import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
+import { StoreUnavailableError } from '../src/store/types.js';
+import { NO_CLIENT, T, consumeRequest, successorOf, tokenRecord } from './helpers/store-contract.js';
+
+// This file runs compiled, from build-<pid>/test/: the compiled store is beside it in
+// build-<pid>/src/, the (plain .mjs) child fixture stays in the source tree's test/fixtures/.
+const STORE_MODULE = fileURLToPath(new URL('../src/store/sqlite.js', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../test/fixtures/sqlite-store-child.mjs', import.meta.url));
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenpair-sqlite-'));
+  dirs.push(dir);
+  return join(dir, 'tokenpair.sqlite3');
+}
+
+/** The record the child fixture builds for a jti (family `fam-<jti>`, user 7). */
+const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
+
+type ChildMessage = { type: string; [key: string]: unknown };
+
+function startChild(file: string): { child: ChildProcess; next: (type: string) => Promise<ChildMessage>; messages: ChildMessage[] } {
+  const child = fork(CHILD, [STORE_MODULE, file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const messages: ChildMessage[] = [];
+  const waiting: Array<{ type: string; resolve: (m: ChildMessage) => void; reject: (e: Error) => void }> = [];
+  child.on('message', (m: ChildMessage) => {
+    messages.push(m);
+    if (m.type === 'error') for (const w of waiting.splice(0)) w.reject(new Error(`child failed: ${String(m.message)}`));
+    for (let i = 0; i < waiting.length; i++) {
+      if (waiting[i]!.type === m.type) {
+        waiting.splice(i, 1)[0]!.resolve(m);
+        break;
+      }
+    }
+  });
+  child.on('exit', (code, signal) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`child exited (${code ?? signal}) while we waited for "${w.type}"`));
+  });
+  const next = (type: string) =>
+    new Promise<ChildMessage>((resolve, reject) => {
+      const seen = messages.find((m) => m.type === type);
+      if (seen) {
+        messages.splice(messages.indexOf(seen), 1);
+        resolve(seen);
+      } else {
+        waiting.push({ type, resolve: (m) => (messages.splice(messages.indexOf(m), 1), resolve(m)), reject });
+      }
+    });
+  return { child, next, messages };
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+function shuffled<T>(items: T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+describe('SqliteStore across processes (R1)', () => {
+  it('two processes consuming the same 100 tokens concurrently: each token is consumed exactly once', { timeout: 60_000 }, async () => {
+    const file = tempFile();
+    const jtis = Array.from({ length: 100 }, (_, i) => `cross-${i}`);
+    const setup = await SqliteStore.open(file);
+    await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
+    await setup.close();
+
+    const children = [startChild(file), startChild(file)];
+    try {
+      await Promise.all(children.map((c) => c.next('ready')));
+      // Each process works through the tokens in its own random order, 4 at a time, so that their
+      // transactions interleave many times.
+      for (const c of children) c.child.send({ type: 'consume-all', jtis: shuffled(jtis), now: T + 10, inFlight: 4 });
+      const results = await Promise.all(children.map((c) => c.next('outcomes')));
+
+      const wins = new Map<string, number>();
+      const perProcess = [0, 0];
+      for (const [index, result] of results.entries()) {
+        const outcomes = result.outcomes as Array<{ jti: string; outcome: { status: string; familyRevoked?: boolean } }>;
+        assert.equal(outcomes.length, 100);
+        for (const { jti, outcome } of outcomes) {
+          if (outcome.status === 'consumed') {
+            wins.set(jti, (wins.get(jti) ?? 0) + 1);
+            perProcess[index]!++;
+          } else {
+            assert.deepEqual(outcome, { status: 'reused', familyRevoked: false }, jti);
+          }
+        }
+      }
+      assert.equal(wins.size, 100, 'every token was consumed by someone');
+      for (const [jti, n] of wins) assert.equal(n, 1, `${jti} consumed ${n} times`);
+      assert.equal(perProcess[0]! + perProcess[1]!, 100);
+
+      const check = await SqliteStore.open(file);
+      try {
+        for (const jti of jtis) {
+          assert.equal(await check.status(jti, T + 10), 'used');
+          const successors = await Promise.all(children.map((c) => check.status(`${jti}-next-${c.child.pid}`, T + 10)));
+          assert.deepEqual(successors.sort(), ['active', 'unknown'], `${jti}: only the winner's successor is recorded`);
+        }
+      } finally {
+        await check.close();
+      }
+    } finally {
+      for (const c of children) if (c.child.connected) c.child.send({ type: 'close' });
+      await Promise.all(children.map((c) => exited(c.child)));
+    }
+  });
+
+  it('two stores on one file in one process (two instances) also let exactly one consumer win', async () => {
+    const file = tempFile();
+    const a = await SqliteStore.open(file);
+    const b = await SqliteStore.open(file);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const token = tokenRecord();
+        await a.startFamily(token, NO_CLIENT, null);
+        const outcomes = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).consume(consumeRequest(token, successorOf(token, T + 1), T + 1, 10))),
+        );
+        assert.equal(outcomes.filter((o) => o.status === 'consumed').length, 1, JSON.stringify(outcomes));
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('SqliteStore durability (R2)', () => {
+  it('every acknowledged consume and blacklist survives kill -9 of the process right after', { timeout: 60_000 }, async () => {
+    const file = tempFile();
+    const now = T + 100;
+    const known = Array.from({ length: 4000 }, (_, i) => `dur-${i}`);
+    const setup = await SqliteStore.open(file);
+    await Promise.all(known.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
+    await setup.close();
+
+    // Interleaved: consume a known token (with a successor), blacklist a known one, blacklist a never-seen one.
+    const ops: Array<{ kind: 'consume' | 'blacklist'; jti: string; successor?: string }> = [];
+    for (let i = 0; i < known.length; i += 2) {
+      ops.push({ kind: 'consume', jti: known[i]!, successor: `${known[i]}-next` });
+      ops.push({ kind: 'blacklist', jti: known[i + 1]! });
+      ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
+    }
+
+    const { child, next, messages } = startChild(file);
+    await next('ready');
+    const acked = new Promise<void>((resolve, reject) => {
+      child.on('message', (m: ChildMessage) => {
+        if (m.type === 'stream-done') reject(new Error('the child finished before it was killed: make the stream longer'));
+        if (messages.filter((x) => x.type === 'ack').length >= 400) resolve();
+      });
+    });
+    child.send({ type: 'stream', ops, inFlight: 16, now });
+    await acked;
+    child.kill('SIGKILL');
+    const { signal } = await exited(child);
+    assert.equal(signal, 'SIGKILL');
+
+    const acks = messages.filter((m) => m.type === 'ack') as Array<ChildMessage & { kind: string; jti: string; successor?: string; status: string }>;
+    assert.ok(acks.length >= 400 && acks.length < ops.length, `${acks.length} acknowledgements`);
+    const check = await SqliteStore.open(file);
+    try {
+      let consumes = 0;
+      let blacklists = 0;
+      for (const ack of acks) {
+        if (ack.kind === 'consume') {
+          assert.equal(ack.status, 'consumed');
+          assert.equal(await check.status(ack.jti, now), 'used', `acknowledged consume of ${ack.jti} was lost`);
+          assert.equal(await check.status(ack.successor!, now), 'active', `acknowledged successor ${ack.successor} was lost`);
+          consumes++;
+        } else {
+          assert.equal(ack.status, 'blacklisted');
+          assert.equal(await check.status(ack.jti, now), 'revoked', `acknowledged blacklist of ${ack.jti} was lost`);
+          blacklists++;
+        }
+      }
+      assert.ok(consumes > 50 && blacklists > 50, `${consumes} consumes, ${blacklists} blacklists checked`);
+    } finally {
+      await check.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('SqliteStore fails closed and comes back (R3, S12)', () => {
+  it('while another process holds the write lock past the busy timeout: writes reject as unavailable, reads still work, then it recovers', async () => {
+    const file = tempFile();
+    const store = await SqliteStore.open(file, { busyTimeoutMs: 100 });
+    const token = tokenRecord();
+    await store.startFamily(token, NO_CLIENT, null);
+    const other = new Database(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const started = Date.now();
+      const results = await Promise.allSettled([
+        store.consume(consumeRequest(token, successorOf(token, T + 1), T + 1)),
+        store.blacklist(tokenRecord(), 'logout', T + 1),
+        store.createUser({ username: 'bob', passwordHash: 'x', isActive: true }),
+        store.ping(),
+      ]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.ok(r.reason instanceof StoreUnavailableError, String(r.reason));
+      }
+      assert.ok(Date.now() - started < 5000, 'failed within the busy timeout, not after a hang');
+      assert.equal(await store.status(token.jti, T + 1), 'active', 'the failed consume changed nothing, and reads still work');
+      other.exec('ROLLBACK');
+
+      assert.equal((await store.consume(consumeRequest(token, successorOf(token, T + 2), T + 2))).status, 'consumed');
+      await store.ping();
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('a writer thread that dies rejects every pending call at once; a new one is started at most once a second', async () => {
+    const file = tempFile();
+    const store = await SqliteStore.open(file);
+    try {
+      const pending = Array.from({ length: 20 }, () => store.startFamily(tokenRecord(), NO_CLIENT, null));
+      await store[WORKER_FOR_TESTS]().terminate();
+      for (const r of await Promise.allSettled(pending)) {
+        assert.equal(r.status, 'rejected');
+        assert.ok(r.reason instanceof StoreUnavailableError, String(r.reason));
+      }
+      // The next call starts a new writer and succeeds.
+      const token = tokenRecord();
+      await store.startFamily(token, NO_CLIENT, null);
+      assert.equal(await store.status(token.jti, T), 'active');
+
+      // A second death within the second: calls fail at once instead of restarting in a loop.
+      await store[WORKER_FOR_TESTS]().terminate();
+      const started = Date.now();
+      await assert.rejects(store.consume(consumeRequest(token, null, T + 1)), StoreUnavailableError);
+      await assert.rejects(store.ping(), StoreUnavailableError);
+      assert.ok(Date.now() - started < 500);
+      assert.equal(await store.status(token.jti, T + 1), 'active', 'reads are served meanwhile');
+
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      assert.equal((await store.consume(consumeRequest(token, null, T + 2))).status, 'consumed');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a writer that does not answer within operationTimeoutMs is given up on (no hang), then replaced', { timeout: 30_000 }, async () => {
+    const file = tempFile();
+    const store = await SqliteStore.open(file, { busyTimeoutMs: 3000, operationTimeoutMs: 300 });
+    const other = new Database(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const started = Date.now();
+      await assert.rejects(store.startFamily(tokenRecord(), NO_CLIENT, null), (e: unknown) => e instanceof StoreUnavailableError && /not answered/.test(e.message));
+      assert.ok(Date.now() - started < 2500, `gave up after ${Date.now() - started} ms`);
+      other.exec('ROLLBACK');
+      // The stuck thread is replaced once the restart interval has passed.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const token = tokenRecord();
+      await store.startFamily(token, NO_CLIENT, null);
+      assert.equal(await store.status(token.jti, T), 'active');
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('a file that cannot be a database refuses to open with StoreUnavailableError', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokenpair-sqlite-'));
+    dirs.push(dir);
+    mkdirSync(join(dir, 'a-directory'));
+    writeFileSync(join(dir, 'not-a-database'), 'this is plain text, not SQLite '.repeat(200));
+    for (const path of [join(dir, 'a-directory'), join(dir, 'missing-dir', 'x.sqlite3'), join(dir, 'not-a-database')]) {
+      await assert.rejects(SqliteStore.open(path), StoreUnavailableError, path);
+    }
+    await assert.rejects(SqliteStore.open(':memory:'), TypeError);
+    await assert.rejects(SqliteStore.open(''), TypeError);
+  });
+});
+
+describe('SqliteStore schema and lifecycle', () => {
+  it('migrateSqlite creates the schema once and reports versions; a newer schema is refused', async () => {
+    const file = tempFile();
+    assert.deepEqual(await migrateSqlite(file), { from: 0, to: SCHEMA_VERSION });
+    assert.deepEqual(await migrateSqlite(file), { from: SCHEMA_VERSION, to: SCHEMA_VERSION });
+    const db = new Database(file);
+    try {
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      const columns = (table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name);
+      assert.deepEqual(columns('issued_tokens'), ['jti', 'family_id', 'user_id', 'token_type', 'issued_at', 'expires_at', 'used_at', 'revoked_at', 'revoke_reason']);
+      assert.deepEqual(columns('users'), ['id', 'username', 'password_hash', 'is_active', 'security_stamp', 'last_login', 'created_at']);
+      assert.deepEqual(columns('login_failures'), ['key', 'window_end', 'count']);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('from the future');
+    } finally {
+      db.close();
+    }
+    await assert.rejects(SqliteStore.open(file), /newer than this tokenpair knows/);
+    await assert.rejects(migrateSqlite(file), /newer than this tokenpair knows/);
+  });
+
+  it('open() migrates a new file; data survives close and reopen', async () => {
+    const file = tempFile();
+    const first = await SqliteStore.open(file, { synchronous: 'NORMAL' });
+    const bob = await first.createUser({ username: 'bob', passwordHash: 'h', isActive: true });
+    const token = tokenRecord({ userId: bob.id });
+    await first.startFamily(token, { userAgent: 'ua', address: '::1' }, T + 1000);
+    await first.blacklist(token, 'logout', T + 1);
+    await first.close();
+    assert.ok(!existsSync(`${file}-wal`), 'the last connection to close checkpointed and removed the WAL');
+
+    const second = await SqliteStore.open(file);
+    try {
+      assert.deepEqual(await second.findByUsername('bob'), bob);
+      assert.equal(await second.status(token.jti, T + 2), 'revoked');
+      const alice = await second.createUser({ username: 'alice', passwordHash: 'h', isActive: true });
+      assert.equal(Number(alice.id), Number(bob.id) + 1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('close() finishes every write already made before it closes', async () => {
+    const file = tempFile();
+    const store = await SqliteStore.open(file);
+    const tokens = Array.from({ length: 300 }, () => tokenRecord());
+    const writes = tokens.map((t) => store.startFamily(t, NO_CLIENT, null));
+    const closing = store.close();
+    await Promise.all(writes);
+    await closing;
+    await assert.rejects(store.startFamily(tokenRecord(), NO_CLIENT, null), StoreUnavailableError);
+
+    const reopened = await SqliteStore.open(file);
+    try {
+      for (const t of tokens) assert.equal(await reopened.status(t.jti, T), 'active');
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('refuses invalid options', async () => {
+    const file = tempFile();
+    await assert.rejects(SqliteStore.open(file, { busyTimeoutMs: -1 }), TypeError);
+    await assert.rejects(SqliteStore.open(file, { synchronous: 'OFF' as 'FULL' }), TypeError);
+  });
+});
