@@ -64,6 +64,7 @@ export {
   DEFAULT_PATHS,
   type AuthRequest,
   type AuthResponse,
+  type AuthHandler,
   type EndpointPaths,
   type HandlerOptions,
 } from './http/handler.js';

@@ -25,10 +25,22 @@ export function parseBody(contentType: string | undefined, body: Uint8Array | un
   if (size > maxBytes) throw new TokenPairError('payload_too_large', `${size} bytes > ${maxBytes}`);
   const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (size === 0 && mediaType === '') return Object.create(null) as Record<string, unknown>;
-  const text = Buffer.from(body?.buffer ?? new ArrayBuffer(0), body?.byteOffset ?? 0, size).toString('utf8');
-  if (mediaType === 'application/json' || mediaType.endsWith('+json')) return parseJson(text);
-  if (mediaType === 'application/x-www-form-urlencoded') return parseForm(text);
+  const bytes = Buffer.from(body?.buffer ?? new ArrayBuffer(0), body?.byteOffset ?? 0, size);
+  if (mediaType === 'application/json' || mediaType.endsWith('+json')) return parseJson(jsonText(bytes));
+  if (mediaType === 'application/x-www-form-urlencoded') return parseForm(bytes.toString('utf8'));
   throw new TokenPairError('unsupported_media_type', mediaType, `Unsupported media type "${(contentType ?? '').slice(0, 100)}" in request.`);
+}
+
+// JSON is UTF-8 (RFC 8259): invalid bytes are a parse error, as in DRF, not silently replaced by
+// U+FFFD. A BOM is kept, so JSON.parse refuses it (DRF decodes with "utf-8", not "utf-8-sig").
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function jsonText(bytes: Uint8Array): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new TokenPairError('parse_error', 'invalid UTF-8', 'JSON parse error - Invalid UTF-8 in request body');
+  }
 }
 
 function parseJson(text: string): Record<string, unknown> {
@@ -54,9 +66,8 @@ function parseJson(text: string): Record<string, unknown> {
 
 function parseForm(text: string): Record<string, unknown> {
   const fields = Object.create(null) as Record<string, unknown>;
-  for (const [key, value] of new URLSearchParams(text)) {
-    if (!Object.hasOwn(fields, key)) fields[key] = value;
-  }
+  // Django's QueryDict answers the last value of a repeated key; so does this.
+  for (const [key, value] of new URLSearchParams(text)) fields[key] = value;
   return fields;
 }
 

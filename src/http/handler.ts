@@ -150,6 +150,15 @@ async function sessionsRoute(request: AuthRequest, service: AuthService, session
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
+/** The request handler, plus what an adapter needs to route before it reads a body. */
+export interface AuthHandler {
+  (request: AuthRequest): Promise<AuthResponse | null>;
+  /** The endpoint paths served; `null` for an endpoint that is off. */
+  readonly paths: Readonly<EndpointPaths>;
+  /** True when the handler answers `path` (it never returns `null` for it), so the body is its to read. */
+  owns(path: string): boolean;
+}
+
 /**
  * Builds the request handler. It answers every WIRE.md path and returns `null` for any other path,
  * so that adapters can pass the request on.
@@ -158,7 +167,7 @@ const SESSION_ID = /^[0-9a-f]{32}$/;
  * const handle = createAuthHandler(service);
  * const response = await handle({ method: 'POST', path: '/api/token/', headers, body, address });
  */
-export function createAuthHandler(service: AuthService, options: HandlerOptions = {}): (request: AuthRequest) => Promise<AuthResponse | null> {
+export function createAuthHandler(service: AuthService, options: HandlerOptions = {}): AuthHandler {
   const paths = { ...DEFAULT_PATHS, ...options.paths };
   if (!options.sliding) {
     paths.slidingObtain = null;
@@ -171,8 +180,10 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
   }
   const sessionsPath = paths.sessions;
   const onError = options.onError ?? (() => {});
+  const owns = (path: string): boolean =>
+    byPath.has(path) || (!!sessionsPath && (path === sessionsPath || (path.startsWith(sessionsPath) && path.endsWith('/'))));
 
-  return async (request) => {
+  const handle = async (request: AuthRequest): Promise<AuthResponse | null> => {
     let route: Route | undefined;
     let allowed: string;
     const entry = byPath.get(request.path);
@@ -206,6 +217,7 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
       return json(500, { detail: 'A server error occurred.', code: 'server_error' });
     }
   };
+  return Object.assign(handle, { paths: Object.freeze({ ...paths }), owns });
 }
 
 /**

@@ -284,6 +284,14 @@ interface SessionRow {
   address: string | null;
 }
 
+/**
+ * Only the two fields the worker stores: callers may pass a richer object (the service passes its
+ * ClientContext, which holds the framework's request), and that cannot cross to the worker thread.
+ */
+function clientInfo(client: ClientInfo): ClientInfo {
+  return { userAgent: client.userAgent ?? null, address: client.address ?? null };
+}
+
 /** Test hook: `store[WORKER_FOR_TESTS]()` returns the current writer thread. Not part of the API. */
 export const WORKER_FOR_TESTS = Symbol('tokenpair.sqlite.worker');
 
@@ -389,11 +397,11 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   // ---- tokens -------------------------------------------------------------------------------------
 
   async startFamily(token: TokenRecord, client: ClientInfo, absoluteExpiresAt: number | null): Promise<void> {
-    await this.#write('startFamily', token, client, absoluteExpiresAt);
+    await this.#write('startFamily', token, clientInfo(client), absoluteExpiresAt);
   }
 
   consume(request: ConsumeRequest): Promise<ConsumeOutcome> {
-    return this.#write('consume', request);
+    return this.#write('consume', { ...request, client: clientInfo(request.client) });
   }
 
   async status(jti: string, now: number): Promise<TokenStatus> {
@@ -406,7 +414,7 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   }
 
   async touch(jti: string, client: ClientInfo, now: number): Promise<void> {
-    await this.#write('touch', jti, client, now);
+    await this.#write('touch', jti, clientInfo(client), now);
   }
 
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {

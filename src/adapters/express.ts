@@ -1,0 +1,87 @@
+/**
+ * Express (4 and 5) adapter: a middleware that answers tokenpair's paths and passes every other
+ * request on, and `requireAuth` for protected routes. Translation only: the wire format lives in
+ * `createAuthHandler`. Express is not imported; the types below are the parts of it that are used.
+ *
+ * Mount `tokenpairRouter` before `express.json()`/`express.urlencoded()`, so that it reads the raw
+ * body itself under `maxBodySize`. If a body parser ran first, its result is used instead (objects
+ * are sent on as JSON) and that parser's own limits and error bodies apply.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AuthResponse, type HandlerOptions, authenticateRequest, createAuthHandler } from '../http/handler.js';
+import type { AuthService, Principal } from '../service/auth-service.js';
+import { bodyTooLarge, nodeHeaders, pathOf, readNodeBody, writeNodeResponse } from './io.js';
+
+/** The parts of an Express request the adapter reads (and `user`, which `requireAuth` sets). */
+export interface ExpressLikeRequest extends IncomingMessage {
+  /** The client address after Express's `trust proxy` rules. */
+  ip?: string | undefined;
+  /** The path below the mount point. */
+  path?: string;
+  /** Set by a body parser that ran before tokenpair. */
+  body?: unknown;
+  user?: Principal;
+}
+
+export type ExpressLikeNext = (error?: unknown) => void;
+
+export type ExpressLikeMiddleware = (req: ExpressLikeRequest, res: ServerResponse, next: ExpressLikeNext) => void;
+
+/** The body as the handler takes it, and the content type that describes it. */
+async function requestBody(req: ExpressLikeRequest, headers: Record<string, string | undefined>, maxBytes: number): Promise<Uint8Array | null | undefined> {
+  if (!req.readableEnded) return readNodeBody(req, maxBytes);
+  // A body parser consumed the stream: use what it produced.
+  const parsed = req.body;
+  if (parsed instanceof Uint8Array) return parsed;
+  if (typeof parsed === 'string') return Buffer.from(parsed);
+  if (typeof parsed === 'object' && parsed !== null) {
+    headers['content-type'] = 'application/json';
+    return Buffer.from(JSON.stringify(parsed));
+  }
+  return undefined;
+}
+
+/**
+ * The tokenpair endpoints as Express middleware.
+ *
+ * @example
+ * const app = express();
+ * app.use(tokenpairRouter(service));          // before express.json()
+ * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user.id }));
+ */
+export function tokenpairRouter(service: AuthService, options: HandlerOptions = {}): ExpressLikeMiddleware {
+  const handle = createAuthHandler(service, options);
+  const maxBytes = service.settings.maxBodySize;
+
+  async function serve(req: ExpressLikeRequest, res: ServerResponse, next: ExpressLikeNext, path: string): Promise<void> {
+    const headers = nodeHeaders(req.headers);
+    const body = await requestBody(req, headers, maxBytes);
+    if (body === null) return writeNodeResponse(res, bodyTooLarge(service), true);
+    const address = req.ip ?? req.socket?.remoteAddress ?? null;
+    const response = await handle({ method: req.method ?? 'GET', path, headers, body, address, raw: req });
+    if (response) writeNodeResponse(res, response);
+    else next();
+  }
+
+  return function tokenpair(req, res, next) {
+    const path = req.path ?? pathOf(req.url);
+    if (!handle.owns(path)) return next();
+    serve(req, res, next, path).catch(next);
+  };
+}
+
+/**
+ * Protects a route: sets `req.user` to the `Principal`, or answers WIRE.md's 401.
+ *
+ * @example
+ * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user.id }));
+ */
+export function requireAuth(service: AuthService): ExpressLikeMiddleware {
+  return function tokenpairRequireAuth(req, res, next) {
+    authenticateRequest(service, nodeHeaders(req.headers)).then((result: Principal | AuthResponse) => {
+      if ('status' in result) return writeNodeResponse(res, result);
+      req.user = result;
+      next();
+    }, next);
+  };
+}

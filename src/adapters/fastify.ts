@@ -1,0 +1,106 @@
+/**
+ * Fastify (5) adapter: an encapsulated plugin serving tokenpair's paths, and a preHandler for
+ * protected routes. Translation only: the wire format lives in `createAuthHandler`.
+ *
+ * Inside the plugin every content-type parser is replaced by one that hands the raw bytes (under
+ * `maxBodySize`) to the handler, so that JSON/form parsing and the 400/413/415 bodies are
+ * tokenpair's own. The plugin is deliberately not wrapped in fastify-plugin: none of this leaks
+ * into the application's other routes.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type AuthHandler, type AuthResponse, type HandlerOptions, authenticateRequest, createAuthHandler } from '../http/handler.js';
+import type { AuthService, Principal } from '../service/auth-service.js';
+import { bodyTooLarge, nodeHeaders, pathOf, readNodeBody, responseHeaders, responseText } from './io.js';
+
+export interface TokenpairFastifyOptions extends HandlerOptions {
+  service: AuthService;
+}
+
+/** A request that passed `fastifyRequireAuth`. */
+export type AuthenticatedFastifyRequest = FastifyRequest & { user: Principal };
+
+function send(reply: FastifyReply, response: AuthResponse): FastifyReply {
+  return reply.code(response.status).headers(responseHeaders(response)).send(responseText(response));
+}
+
+/** The path below the plugin's prefix, or `null` when the URL is not under it. */
+function pathBelow(prefix: string, url: string): string | null {
+  const path = pathOf(url);
+  return path.startsWith(prefix) ? path.slice(prefix.length) : null;
+}
+
+async function answer(handle: AuthHandler, prefix: string, request: FastifyRequest, reply: FastifyReply, body: Uint8Array | undefined): Promise<FastifyReply> {
+  const path = pathBelow(prefix, request.url);
+  const response = path === null ? null : await handle({
+    method: request.method,
+    path,
+    headers: nodeHeaders(request.headers),
+    body,
+    address: request.ip ?? null,
+    raw: request,
+  });
+  if (!response) {
+    reply.callNotFound();
+    return reply;
+  }
+  return send(reply, response);
+}
+
+/**
+ * The tokenpair endpoints as a Fastify plugin. `prefix` works as for any plugin.
+ *
+ * @example
+ * await app.register(tokenpairFastify, { service, sliding: true });
+ * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, async (request) => ({
+ *   id: (request as AuthenticatedFastifyRequest).user.id,
+ * }));
+ */
+export async function tokenpairFastify(app: FastifyInstance, options: TokenpairFastifyOptions): Promise<void> {
+  const { service, paths, sliding, onError } = options;
+  const handle = createAuthHandler(service, { paths, sliding, onError: onError ?? ((error) => app.log.error({ err: error }, 'tokenpair')) });
+  const bodyLimit = service.settings.maxBodySize;
+  const prefix = app.prefix;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply.header('connection', 'close'), bodyTooLarge(service));
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      // A Content-Type Fastify cannot parse (e.g. "text" or ""): the body is still unread, so the
+      // handler decides, as for every other request (405 first, then 415 or the field errors).
+      const body = await readNodeBody(request.raw, bodyLimit);
+      if (body === null) return send(reply.header('connection', 'close'), bodyTooLarge(service));
+      return answer(handle, prefix, request, reply, body);
+    }
+    throw error;
+  });
+
+  const route = {
+    method: app.supportedMethods,
+    bodyLimit,
+    exposeHeadRoute: false,
+    handler: (request: FastifyRequest, reply: FastifyReply) => answer(handle, prefix, request, reply, request.body as Uint8Array | undefined),
+  };
+  for (const [name, path] of Object.entries(handle.paths)) {
+    if (path === null) continue;
+    app.route({ ...route, url: path });
+    // DELETE /api/sessions/{id}/
+    if (name === 'sessions') app.route({ ...route, url: `${path}*` });
+  }
+}
+
+/**
+ * A preHandler for protected routes: sets `request.user` to the `Principal`, or answers WIRE.md's 401.
+ *
+ * @example
+ * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, handler);
+ */
+export function fastifyRequireAuth(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  return async function tokenpairRequireAuth(request, reply) {
+    const result = await authenticateRequest(service, nodeHeaders(request.headers));
+    if ('status' in result) return send(reply, result);
+    (request as AuthenticatedFastifyRequest).user = result;
+    return undefined;
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * WIRE.md over real HTTP, once per adapter: Express, Fastify and the Fetch handler. The standalone
+ * server joins by calling `runHttpContract` with its own start function. Below the suite: what is
+ * particular to mounting each adapter.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import { tokenpairRouter } from '../src/adapters/express.js';
+import { tokenpairFastify } from '../src/adapters/fastify.js';
+import { createFetchHandler } from '../src/adapters/fetch.js';
+import { call, runHttpContract } from './helpers/http-contract.js';
+import { PASSWORD, buildService, createTestUser, serveFetch, startExpress, startFastify, startFetch } from './helpers/http-servers.js';
+
+runHttpContract('Express adapter', startExpress);
+runHttpContract('Fastify adapter', startFastify);
+runHttpContract('Fetch adapter (node:http bridge)', startFetch);
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Mounted under /auth: the endpoints move, the root paths are not served, a login works. */
+async function assertMountedUnderAuth(baseUrl: string, username: string): Promise<void> {
+  const login = await call(baseUrl, 'POST', '/auth/api/token/', { json: { username, password: PASSWORD } });
+  assert.equal(login.status, 200, login.text);
+  assert.deepEqual(Object.keys(login.body as object), ['refresh', 'access']);
+  const root = await call(baseUrl, 'POST', '/api/token/', { json: { username, password: PASSWORD } });
+  assert.equal(root.status, 404);
+}
+
+describe('mounting the adapters', () => {
+  const servers: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const close of servers) await close();
+  });
+
+  it('Express: under a path with app.use("/auth", …)', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const app = express();
+    app.use('/auth', tokenpairRouter(service));
+    const server = createServer(app);
+    const baseUrl = await listen(server);
+    servers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    await assertMountedUnderAuth(baseUrl, 'alice');
+  });
+
+  it('Express: after express.json() and express.urlencoded(), the parsed body is used', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const app = express();
+    app.use(express.json(), express.urlencoded({ extended: false }));
+    app.use(tokenpairRouter(service));
+    const server = createServer(app);
+    const baseUrl = await listen(server);
+    servers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const json = await call(baseUrl, 'POST', '/api/token/', { json: { username: 'alice', password: PASSWORD } });
+    assert.equal(json.status, 200, json.text);
+    const form = await call(baseUrl, 'POST', '/api/token/', { body: new URLSearchParams({ username: 'alice', password: PASSWORD }) });
+    assert.equal(form.status, 200, form.text);
+    const fields = await call(baseUrl, 'POST', '/api/token/', { json: { username: { nested: true } } });
+    assert.equal(fields.status, 400);
+    assert.deepEqual(fields.body, { username: ['Not a valid string.'], password: ['This field is required.'] });
+    // The stream was not consumed by a parser (not its content type): tokenpair reads it itself.
+    const text = await call(baseUrl, 'POST', '/api/token/', { body: 'x', headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.status, 415);
+  });
+
+  it('Fastify: with a prefix; the application keeps its own JSON parser and error format', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const app = Fastify();
+    await app.register(tokenpairFastify, { service, prefix: '/auth' });
+    app.post('/echo/', async (request) => ({ echo: request.body }));
+    const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    servers.push(async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    });
+    await assertMountedUnderAuth(baseUrl, 'alice');
+    const echo = await call(baseUrl, 'POST', '/echo/', { json: { a: 1 } });
+    assert.deepEqual(echo.body, { echo: { a: 1 } });
+    // Outside the plugin, Fastify's own parser answers a bad body with its own format.
+    const bad = await call(baseUrl, 'POST', '/echo/', { body: '{', headers: { 'content-type': 'application/json' } });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body as { code?: string }).code, 'FST_ERR_CTP_INVALID_JSON_BODY');
+  });
+
+  it('Fetch: with basePath and an address function', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const handle = createFetchHandler(service, { basePath: '/auth/', address: () => '203.0.113.9' });
+    const server = serveFetch(async (request) => (await handle(request)) ?? new Response(null, { status: 404 }), new WeakMap());
+    const baseUrl = await listen(server);
+    servers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    await assertMountedUnderAuth(baseUrl, 'alice');
+    const login = await call(baseUrl, 'POST', '/auth/api/token/', { json: { username: 'alice', password: PASSWORD } });
+    const sessions = await call(baseUrl, 'GET', '/auth/api/sessions/', { bearer: (login.body as { access: string }).access });
+    assert.deepEqual((sessions.body as Array<{ address: string }>).map((s) => s.address), ['203.0.113.9', '203.0.113.9']);
+  });
+});
+
+describe('the client address each adapter records', () => {
+  for (const [name, start] of [['Express', startExpress], ['Fastify', startFastify], ['Fetch', startFetch]] as const) {
+    let server: Awaited<ReturnType<typeof start>>;
+    before(async () => {
+      server = await start();
+    });
+    after(() => server.close());
+    it(`${name}: the socket's address, on the session`, async () => {
+      await createTestUser(server.store, 'alice');
+      const login = await call(server.baseUrl, 'POST', '/api/token/', { json: { username: 'alice', password: PASSWORD } });
+      const sessions = await call(server.baseUrl, 'GET', '/api/sessions/', { bearer: (login.body as { access: string }).access });
+      assert.deepEqual((sessions.body as Array<{ address: string }>).map((s) => s.address), ['127.0.0.1']);
+    });
+  }
+});
