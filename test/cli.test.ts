@@ -1,0 +1,505 @@
+/**
+ * The `tokenpair` command line, run as real processes against a temporary --data-dir: every
+ * command's output and exit code (0 done, 1 failed, 2 bad usage or configuration), the
+ * configuration sources (file, TOKENPAIR_* variables) and the key file.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuthService, ConfigurationError, newFamilyId, SETTING_NAMES, TokenPairError } from '../src/index.js';
+import { ENV_KINDS, envVariable, loadConfig, resolveSettings } from '../src/server/config.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { runCli, tempDir } from './helpers/cli-process.js';
+
+const PASSWORD = 'correct horse battery staple';
+const SECRET = 'cli-test-secret-0123456789abcdef0123456789abcdef';
+const client = { address: '10.1.2.3', userAgent: 'cli-test-agent/1.0' };
+
+/** A data directory for one describe block, removed afterwards. */
+function dataDir(): { args: () => string[]; path: () => string } {
+  let dir: ReturnType<typeof tempDir>;
+  before(() => {
+    dir = tempDir('tokenpair-cli-');
+  });
+  after(() => dir.cleanup());
+  return { args: () => ['--data-dir', dir.path], path: () => dir.path };
+}
+
+async function createUser(args: string[], username: string, password = PASSWORD, extra: string[] = []) {
+  const result = await runCli(['createuser', username, '--password-stdin', ...extra, ...args], { input: `${password}\n` });
+  assert.equal(result.code, 0, result.stderr);
+  return result;
+}
+
+/** The service over the same SQLite file the CLI uses, to log in and make sessions. */
+async function openService(dir: string): Promise<{ service: AuthService; store: SqliteStore }> {
+  const store = await SqliteStore.open(join(dir, 'tokenpair.sqlite3'));
+  const service = new AuthService({ settings: { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true }, userStore: store, tokenStore: store, throttleStore: store });
+  return { service, store };
+}
+
+describe('tokenpair --help', () => {
+  const commands = ['serve', 'migrate', 'check', 'createuser', 'changepassword', 'activate', 'deactivate', 'sessions', 'revoke', 'flushexpiredtokens', 'keys', 'keys generate', 'keys rotate', 'keys list'];
+
+  it('lists every command and the exit codes', async () => {
+    const result = await runCli(['--help']);
+    assert.equal(result.code, 0);
+    for (const command of commands.filter((c) => !c.includes(' '))) assert.match(result.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    assert.match(result.stdout, /Exit codes: 0 done, 1 the operation failed, 2 bad usage or configuration/);
+  });
+
+  for (const command of commands) {
+    it(`${command} --help exits 0 with its usage`, async () => {
+      const result = await runCli([...command.split(' '), '--help']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^Usage: tokenpair ${command}`));
+      if (command !== 'keys') assert.match(result.stdout, /--data-dir <dir>[\s\S]*--config <file>/);
+    });
+  }
+
+  it('an unknown command or a missing argument is bad usage (2)', async () => {
+    const unknown = await runCli(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    const missing = await runCli(['createuser']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing required argument 'username'/);
+  });
+});
+
+describe('createuser', () => {
+  const dir = dataDir();
+
+  it('creates a user from --password-stdin', async () => {
+    const result = await createUser(dir.args(), 'alice');
+    assert.equal(result.stdout, 'created user "alice" (id 1)\n');
+    assert.equal(result.stderr, '');
+  });
+
+  it('creates an inactive user with --inactive', async () => {
+    const result = await createUser(dir.args(), 'ivan', PASSWORD, ['--inactive']);
+    assert.equal(result.stdout, 'created user "ivan" (id 2, inactive)\n');
+  });
+
+  it('refuses a username that exists (1)', async () => {
+    const result = await runCli(['createuser', 'alice', '--password-stdin', ...dir.args()], { input: 'x\n' });
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, 'tokenpair: a user named "alice" already exists\n');
+  });
+
+  it('refuses to prompt without a terminal and without --password-stdin (2)', async () => {
+    const result = await runCli(['createuser', 'bob', ...dir.args()], { input: 'secret\n' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^tokenpair: no terminal to prompt for the password: pipe it in with --password-stdin/);
+  });
+
+  it('refuses an empty password and a username with surrounding spaces (2)', async () => {
+    const empty = await runCli(['createuser', 'bob', '--password-stdin', ...dir.args()], { input: '\n' });
+    assert.equal(empty.code, 2);
+    assert.equal(empty.stderr, 'tokenpair: the password is empty\n');
+    const spaced = await runCli(['createuser', ' bob', '--password-stdin', ...dir.args()], { input: 'secret\n' });
+    assert.equal(spaced.code, 2);
+    assert.equal(spaced.stderr, 'tokenpair: the username must not start or end with whitespace\n');
+  });
+
+  it('keeps the password exactly as given apart from one trailing newline', async () => {
+    await createUser(dir.args(), 'carol', '  spaced password  ');
+    const { service, store } = await openService(dir.path());
+    try {
+      await service.obtainPair({ username: 'carol', password: '  spaced password  ' }, client);
+      await assert.rejects(service.obtainPair({ username: 'carol', password: 'spaced password' }, client), (e: unknown) => e instanceof TokenPairError && e.kind === 'no_active_account');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('changepassword, activate, deactivate', () => {
+  const dir = dataDir();
+  let service: AuthService;
+  let store: SqliteStore;
+  before(async () => {
+    await createUser(dir.args(), 'alice');
+    ({ service, store } = await openService(dir.path()));
+  });
+  after(() => store.close());
+
+  it('changepassword sets the password, revokes every session and invalidates access tokens', async () => {
+    const first = await service.obtainPair({ username: 'alice', password: PASSWORD }, client);
+    await service.obtainPair({ username: 'alice', password: PASSWORD }, client);
+    const principal = await service.authenticate(`Bearer ${first.access}`);
+    assert.equal(principal.username, 'alice');
+
+    const result = await runCli(['changepassword', 'alice', '--password-stdin', ...dir.args()], { input: 'a brand new password\n' });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'changed the password of "alice"; revoked 2 sessions\n');
+
+    await assert.rejects(service.obtainPair({ username: 'alice', password: PASSWORD }, client), (e: unknown) => e instanceof TokenPairError && e.kind === 'no_active_account');
+    await service.obtainPair({ username: 'alice', password: 'a brand new password' }, client);
+    await assert.rejects(service.authenticate(`Bearer ${first.access}`), (e: unknown) => e instanceof TokenPairError && e.kind === 'password_changed');
+    await assert.rejects(service.refresh(first.refresh, client), (e: unknown) => e instanceof TokenPairError && e.kind === 'password_changed');
+  });
+
+  it('changepassword of an unknown user fails (1)', async () => {
+    const result = await runCli(['changepassword', 'nobody', '--password-stdin', ...dir.args()], { input: 'whatever\n' });
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, 'tokenpair: no user named "nobody"\n');
+  });
+
+  it('deactivate stops logins; activate allows them again', async () => {
+    const off = await runCli(['deactivate', 'alice', ...dir.args()]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(off.stdout, '"alice" is now inactive\n');
+    await assert.rejects(service.obtainPair({ username: 'alice', password: 'a brand new password' }, client), (e: unknown) => e instanceof TokenPairError && e.kind === 'no_active_account');
+    const again = await runCli(['deactivate', 'alice', ...dir.args()]);
+    assert.equal(again.stdout, '"alice" is already inactive\n');
+
+    const on = await runCli(['activate', 'alice', ...dir.args()]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.equal(on.stdout, '"alice" is now active\n');
+    await service.obtainPair({ username: 'alice', password: 'a brand new password' }, client);
+  });
+
+  it('activate of an unknown user fails (1)', async () => {
+    const result = await runCli(['activate', 'nobody', ...dir.args()]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, 'tokenpair: no user named "nobody"\n');
+  });
+});
+
+describe('sessions and revoke', () => {
+  const dir = dataDir();
+  let service: AuthService;
+  let store: SqliteStore;
+  before(async () => {
+    await createUser(dir.args(), 'alice');
+    await createUser(dir.args(), 'bob');
+    ({ service, store } = await openService(dir.path()));
+  });
+  after(() => store.close());
+
+  it('sessions prints "no live sessions" for a user without any', async () => {
+    const result = await runCli(['sessions', 'bob', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'no live sessions for "bob"\n');
+  });
+
+  it('sessions prints a table of the live sessions, and --json the same as JSON', async () => {
+    await service.obtainPair({ username: 'alice', password: PASSWORD }, client);
+    await service.obtainPair({ username: 'alice', password: PASSWORD }, { address: '10.9.9.9', userAgent: 'other-agent' });
+    const result = await runCli(['sessions', 'alice', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 3);
+    assert.match(lines[0]!, /^ID\s+CREATED\s+LAST USED\s+EXPIRES\s+ADDRESS\s+USER AGENT$/);
+    assert.match(result.stdout, /10\.1\.2\.3\s+cli-test-agent\/1\.0/);
+    assert.match(result.stdout, /10\.9\.9\.9\s+other-agent/);
+
+    const json = await runCli(['sessions', 'alice', '--json', ...dir.args()]);
+    const sessions = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    assert.equal(sessions.length, 2);
+    assert.deepEqual(Object.keys(sessions[0]!).sort(), ['address', 'created', 'expires', 'id', 'last_used', 'user_agent']);
+    assert.match(String(sessions[0]!.id), /^[0-9a-f]{32}$/);
+  });
+
+  it('revoke --session ID revokes that session only', async () => {
+    const before = JSON.parse((await runCli(['sessions', 'alice', '--json', ...dir.args()])).stdout) as Array<{ id: string }>;
+    const target = before[0]!.id;
+    const result = await runCli(['revoke', 'alice', '--session', target, ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `revoked session ${target} of "alice"\n`);
+    const after = JSON.parse((await runCli(['sessions', 'alice', '--json', ...dir.args()])).stdout) as Array<{ id: string }>;
+    assert.deepEqual(after.map((s) => s.id), [before[1]!.id]);
+  });
+
+  it('revoke --session of an unknown session fails (1)', async () => {
+    const result = await runCli(['revoke', 'alice', '--session', '0'.repeat(32), ...dir.args()]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `tokenpair: "alice" has no live session "${'0'.repeat(32)}"\n`);
+  });
+
+  it('revoke --all revokes every session and invalidates access tokens', async () => {
+    const pair = await service.obtainPair({ username: 'alice', password: PASSWORD }, client);
+    const result = await runCli(['revoke', 'alice', '--all', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'revoked 2 sessions of "alice"\n');
+    assert.equal((await runCli(['sessions', 'alice', ...dir.args()])).stdout, 'no live sessions for "alice"\n');
+    await assert.rejects(service.authenticate(`Bearer ${pair.access}`), (e: unknown) => e instanceof TokenPairError && e.kind === 'password_changed');
+    await assert.rejects(service.refresh(pair.refresh, client), TokenPairError);
+  });
+
+  it('revoke needs exactly one of --session and --all (2)', async () => {
+    const neither = await runCli(['revoke', 'alice', ...dir.args()]);
+    assert.equal(neither.code, 2);
+    assert.equal(neither.stderr, 'tokenpair: say which sessions to revoke: --session ID or --all\n');
+    const both = await runCli(['revoke', 'alice', '--all', '--session', 'x', ...dir.args()]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /cannot be used with/);
+  });
+
+  it('sessions and revoke of an unknown user fail (1)', async () => {
+    for (const args of [['sessions', 'nobody'], ['revoke', 'nobody', '--all']]) {
+      const result = await runCli([...args, ...dir.args()]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, 'tokenpair: no user named "nobody"\n');
+    }
+  });
+});
+
+describe('flushexpiredtokens', () => {
+  const dir = dataDir();
+
+  it('deletes expired records in batches and prints how many', async () => {
+    await createUser(dir.args(), 'alice');
+    const store = await SqliteStore.open(join(dir.path(), 'tokenpair.sqlite3'));
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      // 1200 expired tokens (more than one batch of 1000) and one live one.
+      for (let i = 0; i < 1200; i++) {
+        await store.startFamily({ jti: newFamilyId(), userId: '1', familyId: newFamilyId(), tokenType: 'refresh', issuedAt: now - 7200, expiresAt: now - 3600 }, { address: null, userAgent: null }, null);
+      }
+      await store.startFamily({ jti: newFamilyId(), userId: '1', familyId: newFamilyId(), tokenType: 'refresh', issuedAt: now, expiresAt: now + 3600 }, { address: null, userAgent: null }, null);
+    } finally {
+      await store.close();
+    }
+    const result = await runCli(['flushexpiredtokens', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    const count = Number(/^flushed (\d+) expired records?\n$/.exec(result.stdout)?.[1]);
+    assert.ok(count >= 1200, result.stdout); // the tokens, and their families
+    const again = await runCli(['flushexpiredtokens', ...dir.args()]);
+    assert.equal(again.stdout, 'flushed 0 expired records\n');
+    const sessions = await runCli(['sessions', 'alice', '--json', ...dir.args()]);
+    assert.equal((JSON.parse(sessions.stdout) as unknown[]).length, 1);
+  });
+});
+
+describe('keys', () => {
+  const dir = dataDir();
+
+  it('list before any key exists fails (1)', async () => {
+    const result = await runCli(['keys', 'list', ...dir.args()]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^tokenpair: no keys yet: .*keys\.json does not exist/);
+  });
+
+  it('generate creates keys.json with mode 0600 in a 0700 data directory', async () => {
+    const result = await runCli(['keys', 'generate', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^generated key \d{8}-[0-9a-f]{8} \(HS256\) in .*keys\.json\n$/);
+    assert.equal(statSync(join(dir.path(), 'keys.json')).mode & 0o777, 0o600);
+    assert.equal(statSync(dir.path()).mode & 0o777, 0o700);
+    const keys = JSON.parse(readFileSync(join(dir.path(), 'keys.json'), 'utf8')) as Array<{ kid: string; algorithm: string; signingKey: string }>;
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0]!.algorithm, 'HS256');
+    assert.equal(Buffer.from(keys[0]!.signingKey, 'base64url').length, 64);
+    // The secret never reaches the output.
+    assert.ok(!result.stdout.includes(keys[0]!.signingKey));
+  });
+
+  it('generate again changes nothing', async () => {
+    const before = readFileSync(join(dir.path(), 'keys.json'), 'utf8');
+    const result = await runCli(['keys', 'generate', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /already exists \(1 key; current \d{8}-[0-9a-f]{8}\); nothing changed\n$/);
+    assert.equal(readFileSync(join(dir.path(), 'keys.json'), 'utf8'), before);
+  });
+
+  it('rotate puts a new key first and keeps the old one; list shows kids, never secrets', async () => {
+    const old = (JSON.parse(readFileSync(join(dir.path(), 'keys.json'), 'utf8')) as Array<{ kid: string; signingKey: string }>)[0]!;
+    const result = await runCli(['keys', 'rotate', ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^added key \d{8}-[0-9a-f]{8} \(HS256\); it signs new tokens once the server restarts; 1 older key kept for verification\n$/);
+    assert.equal(statSync(join(dir.path(), 'keys.json')).mode & 0o777, 0o600);
+
+    const list = await runCli(['keys', 'list', '--json', ...dir.args()]);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as Array<Record<string, unknown>>;
+    assert.equal(rows.length, 2);
+    assert.deepEqual(Object.keys(rows[0]!).sort(), ['algorithm', 'created', 'current', 'kid']);
+    assert.equal(rows[0]!.current, true);
+    assert.equal(rows[1]!.kid, old.kid);
+    assert.equal(rows[1]!.current, false);
+
+    const text = await runCli(['keys', 'list', ...dir.args()]);
+    assert.match(text.stdout, /^KID\s+ALGORITHM\s+CREATED\s+CURRENT\n/);
+    const stored = JSON.parse(readFileSync(join(dir.path(), 'keys.json'), 'utf8')) as Array<{ signingKey: string }>;
+    for (const key of stored) assert.ok(!text.stdout.includes(key.signingKey) && !list.stdout.includes(key.signingKey));
+  });
+
+  it('refuses a key file that others can read (2)', async () => {
+    const path = join(dir.path(), 'keys.json');
+    chmodSync(path, 0o644);
+    try {
+      const result = await runCli(['check', ...dir.args()]);
+      assert.equal(result.code, 2);
+      assert.equal(result.stderr, `tokenpair: invalid configuration: keys.json ${path} is accessible by other users (mode 0644): run chmod 600 ${path}\n`);
+    } finally {
+      chmodSync(path, 0o600);
+    }
+  });
+
+  it('with TOKENPAIR_SIGNING_KEY the key file is not used: generate/rotate refuse (2), list names the variable', async () => {
+    const env = { TOKENPAIR_SIGNING_KEY: SECRET };
+    const generate = await runCli(['keys', 'rotate', ...dir.args()], { env });
+    assert.equal(generate.code, 2);
+    assert.match(generate.stderr, /^tokenpair: the keys come from environment variable TOKENPAIR_SIGNING_KEY, so .*keys\.json is not used; unset signingKey to use the key file\n$/);
+    const list = await runCli(['keys', 'list', ...dir.args()], { env });
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^keys configured by environment variable TOKENPAIR_SIGNING_KEY \(keys\.json is not used\)/);
+    assert.ok(!list.stdout.includes(SECRET));
+  });
+});
+
+describe('check', () => {
+  const dir = dataDir();
+
+  it('validates and prints the effective settings with their sources, secrets left out', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: SECRET } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^SETTING\s+VALUE\s+FROM\n/);
+    assert.match(result.stdout, /^rotateRefreshTokens\s+true\s+the server defaults$/m);
+    assert.match(result.stdout, /^blacklistAfterRotation\s+true\s+follows rotateRefreshTokens$/m);
+    assert.match(result.stdout, /^checkRevokeToken\s+true\s+the server defaults$/m);
+    assert.match(result.stdout, /^accessTokenLifetime\s+300\s+the defaults$/m);
+    assert.match(result.stdout, /^keys\s+HS256 \(signs\)\s+environment variable TOKENPAIR_SIGNING_KEY$/m);
+    assert.match(result.stdout, /configuration OK\n$/);
+    assert.ok(!result.stdout.includes(SECRET));
+  });
+
+  it('TOKENPAIR_ACCESS_TOKEN_LIFETIME=2s takes effect', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: '2s' } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^accessTokenLifetime\s+2\s+environment variable TOKENPAIR_ACCESS_TOKEN_LIFETIME$/m);
+  });
+
+  it('reads a config file in camelCase or simplejwt names; the environment wins over it', async () => {
+    const file = join(dir.path(), 'config.json');
+    writeFileSync(file, JSON.stringify({ ACCESS_TOKEN_LIFETIME: '10m', issuer: 'https://auth.example', ROTATE_REFRESH_TOKENS: false }));
+    const result = await runCli(['check', '--config', file, ...dir.args()], { env: { TOKENPAIR_ISSUER: 'https://env.example' } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^accessTokenLifetime\\s+600\\s+config file ${file} \\(key "ACCESS_TOKEN_LIFETIME"\\)$`, 'm'));
+    assert.match(result.stdout, /^issuer\s+"https:\/\/env\.example"\s+environment variable TOKENPAIR_ISSUER$/m);
+    assert.match(result.stdout, /^rotateRefreshTokens\s+false\s/m);
+    assert.match(result.stdout, /^blacklistAfterRotation\s+false\s/m);
+  });
+
+  it('a bad value in the environment: exit 2 naming the setting and the variable', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: 'soon' } });
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^tokenpair: invalid configuration: accessTokenLifetime must be .* \(got "soon"\) \(from environment variable TOKENPAIR_ACCESS_TOKEN_LIFETIME\)\n$/);
+    const bool = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ROTATE_REFRESH_TOKENS: 'yes' } });
+    assert.equal(bool.code, 2);
+    assert.equal(bool.stderr, 'tokenpair: invalid configuration: rotateRefreshTokens must be true or false (got "yes") (from environment variable TOKENPAIR_ROTATE_REFRESH_TOKENS)\n');
+  });
+
+  it('a weak signing key: exit 2 without echoing it', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: 'short-secret' } });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, 'tokenpair: invalid configuration: signingKey must be at least 32 bytes for HS256 (got 12) (from environment variable TOKENPAIR_SIGNING_KEY)\n');
+  });
+
+  it('a bad value in the config file: exit 2 naming the setting and the file', async () => {
+    const file = join(dir.path(), 'bad.json');
+    writeFileSync(file, JSON.stringify({ leeway: 'lots' }));
+    const result = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, `tokenpair: invalid configuration: leeway must be a finite number of seconds from 0 to 300 (got "lots") (from config file ${file} (key "leeway"))\n`);
+  });
+
+  it('an unknown key in the config file or an unknown TOKENPAIR_ variable: exit 2 naming it', async () => {
+    const file = join(dir.path(), 'typo.json');
+    writeFileSync(file, JSON.stringify({ acessTokenLifetime: '1m' }));
+    const typo = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stderr, `tokenpair: invalid configuration: acessTokenLifetime in config file ${file} is not a tokenpair setting (did you mean accessTokenLifetime?)\n`);
+    const env = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACESS_TOKEN_LIFETIME: '1m' } });
+    assert.equal(env.code, 2);
+    assert.equal(env.stderr, 'tokenpair: invalid configuration: TOKENPAIR_ACESS_TOKEN_LIFETIME is not a tokenpair setting (did you mean TOKENPAIR_ACCESS_TOKEN_LIFETIME?)\n');
+  });
+
+  it('an unreadable or invalid config file: exit 2', async () => {
+    const missing = await runCli(['check', '--config', join(dir.path(), 'missing.json'), ...dir.args()]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^tokenpair: invalid configuration: --config cannot read .*missing\.json: ENOENT\n$/);
+    const file = join(dir.path(), 'broken.json');
+    writeFileSync(file, '{"leeway": ');
+    const broken = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /is not valid JSON/);
+  });
+
+  it('TOKENPAIR_DATABASE_URL is refused as not supported yet (2)', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://localhost/tokenpair' } });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^tokenpair: invalid configuration: TOKENPAIR_DATABASE_URL is not supported yet/);
+  });
+
+  it('every command validates the configuration first', async () => {
+    const result = await runCli(['createuser', 'zed', '--password-stdin', ...dir.args()], { env: { TOKENPAIR_LEEWAY: '-1' }, input: 'pw\n' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /leeway .*TOKENPAIR_LEEWAY/);
+  });
+});
+
+describe('migrate', () => {
+  const dir = dataDir();
+
+  it('creates the database, then reports it up to date', async () => {
+    const first = await runCli(['migrate', ...dir.args()]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^migrated .*tokenpair\.sqlite3 from schema version 0 to \d+\n$/);
+    const second = await runCli(['migrate', ...dir.args()]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /^.*tokenpair\.sqlite3 is up to date \(schema version \d+\)\n$/);
+  });
+});
+
+describe('configuration loading (in process)', () => {
+  it('knows how to read every setting from the environment', () => {
+    assert.deepEqual([...SETTING_NAMES].sort(), Object.keys(ENV_KINDS).sort());
+  });
+
+  it('maps TOKENPAIR_<SIMPLEJWT_NAME> to the camelCase setting and parses each kind', () => {
+    const config = loadConfig({
+      env: {
+        TOKENPAIR_ACCESS_TOKEN_LIFETIME: '2s',
+        TOKENPAIR_REFRESH_TOKEN_LIFETIME: '3600',
+        TOKENPAIR_ROTATE_REFRESH_TOKENS: 'FALSE',
+        TOKENPAIR_AUTH_HEADER_TYPES: 'Bearer, JWT',
+        TOKENPAIR_AUDIENCE: '',
+        TOKENPAIR_SIGNING_KEY: SECRET,
+        TOKENPAIR_MAX_BODY_SIZE: '2048',
+        TOKENPAIR_HOST: '0.0.0.0',
+        TOKENPAIR_PORT: '9000',
+        TOKENPAIR_LOG_LEVEL: 'warn',
+        OTHER: 'ignored',
+      },
+    });
+    assert.equal(envVariable('jwkUrl'), 'TOKENPAIR_JWK_URL');
+    assert.equal(config.input.accessTokenLifetime, '2s');
+    assert.equal(config.input.refreshTokenLifetime, 3600);
+    assert.equal(config.input.rotateRefreshTokens, false);
+    assert.deepEqual(config.input.authHeaderTypes, ['Bearer', 'JWT']);
+    assert.equal(config.input.audience, null);
+    assert.equal(config.input.maxBodySize, 2048);
+    const settings = resolveSettings(config);
+    assert.equal(settings.accessTokenLifetime, 2);
+    assert.equal(settings.rotateRefreshTokens, false);
+    assert.equal(settings.blacklistAfterRotation, false);
+    assert.equal(settings.checkRevokeToken, true);
+  });
+
+  it('README.md has a configuration row for every setting, with its variable', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const name of SETTING_NAMES) {
+      const variable = ENV_KINDS[name] === 'function' ? '*library only*' : `\`${envVariable(name)}\``;
+      assert.ok(readme.includes(`| \`${name}\` | ${variable}`), `README.md: no row for ${name}`);
+    }
+  });
+
+  it('refuses function settings from the environment', () => {
+    assert.throws(() => loadConfig({ env: { TOKENPAIR_ON_LOGIN_SUCCESS: 'x' } }), (e: unknown) => e instanceof ConfigurationError && e.setting === 'onLoginSuccess' && /cannot be set by environment variable TOKENPAIR_ON_LOGIN_SUCCESS/.test(e.message));
+  });
+});

@@ -1,0 +1,326 @@
+/**
+ * The standalone server: `tokenpair serve` as a real child process over HTTP (login with a user made
+ * by the CLI, /api/me/, probes, the OpenAPI document, SIGTERM, restart on the same data directory),
+ * and `buildServer` in process for what needs a look inside (log contents, draining on close).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuthService, createPasswordHasher, DEFAULT_PATHS, MemoryStore } from '../src/index.js';
+import { buildServer } from '../src/server/app.js';
+import { runCli, startServer, stopServer, tempDir, type ServerProcess } from './helpers/cli-process.js';
+
+const PASSWORD = 'server test password 42';
+const SECRET = 'server-test-secret-0123456789abcdef0123456789abcdef';
+const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]+/;
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+async function call(url: string, path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  const response = await fetch(`${url}${path}`, { method: init.method ?? (init.body === undefined ? 'GET' : 'POST'), headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+const decode = (token: string, part: 0 | 1) => JSON.parse(Buffer.from(token.split('.')[part]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+
+/** Every path of WIRE.md, as the OpenAPI document must list it. */
+const WIRE_PATHS = [...Object.values(DEFAULT_PATHS), `${DEFAULT_PATHS.sessions}{id}/`];
+
+describe('tokenpair serve (a real process)', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let server: ServerProcess;
+  let dataArgs: string[];
+  /** Tokens the tests hand on, and every secret that must never reach a log. */
+  const seen = { access: '', refresh: '', spentRefresh: '', loggedOutRefresh: '', secrets: [] as string[] };
+
+  before(async () => {
+    dir = tempDir('tokenpair-server-');
+    dataArgs = ['--data-dir', dir.path];
+    const created = await runCli(['createuser', 'alice', '--password-stdin', ...dataArgs], { input: `${PASSWORD}\n` });
+    assert.equal(created.code, 0, created.stderr);
+    server = await startServer(dataArgs);
+  });
+  after(async () => {
+    if (server.child.exitCode === null && server.child.signalCode === null) await stopServer(server);
+    dir.cleanup();
+  });
+
+  it('prints where it listens and where its data is', () => {
+    assert.match(server.output().stdout, new RegExp(`^tokenpair listening on http://127\\.0\\.0\\.1:\\d+ \\(data: ${dir.path.replaceAll('.', '\\.')}\\)$`, 'm'));
+  });
+
+  it('generated a signing key on first start into keys.json, mode 0600', () => {
+    const path = join(dir.path, 'keys.json');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const keys = JSON.parse(readFileSync(path, 'utf8')) as Array<{ signingKey: string }>;
+    assert.equal(keys.length, 1);
+    seen.secrets.push(keys[0]!.signingKey);
+    // The database holds password hashes: the owner's alone too.
+    assert.equal(statSync(join(dir.path, 'tokenpair.sqlite3')).mode & 0o777, 0o600);
+    assert.equal(statSync(dir.path).mode & 0o777, 0o700);
+  });
+
+  it('logs in a user created by the CLI; GET /api/me/ answers {id, username}', async () => {
+    const login = await call(server.url, '/api/token/', { body: { username: 'alice', password: PASSWORD } });
+    assert.equal(login.status, 200);
+    assert.deepEqual(Object.keys(login.body).sort(), ['access', 'refresh']);
+    assert.equal(login.headers.get('cache-control'), 'no-store');
+    seen.access = login.body.access;
+    seen.refresh = login.body.refresh;
+    assert.equal(decode(seen.access, 0).alg, 'HS256');
+    assert.match(String(decode(seen.access, 0).kid), /^\d{8}-[0-9a-f]{8}$/);
+
+    const me = await call(server.url, '/api/me/', { token: seen.access });
+    assert.equal(me.status, 200);
+    assert.deepEqual(me.body, { id: '1', username: 'alice' });
+
+    const anonymous = await call(server.url, '/api/me/');
+    assert.equal(anonymous.status, 401);
+    assert.deepEqual(anonymous.body, { detail: 'Authentication credentials were not provided.', code: 'not_authenticated' });
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer realm="api"');
+  });
+
+  it('wrong credentials: 401 no_active_account', async () => {
+    const wrong = await call(server.url, '/api/token/', { body: { username: 'alice', password: 'not it' } });
+    assert.equal(wrong.status, 401);
+    assert.deepEqual(wrong.body, { detail: 'No active account found with the given credentials', code: 'no_active_account' });
+  });
+
+  it('GET /healthz and GET /readyz', async () => {
+    const health = await call(server.url, '/healthz');
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: 'ok' });
+    const ready = await call(server.url, '/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ready' });
+  });
+
+  it('GET /openapi.json describes every WIRE.md path, /api/me/ and the error bodies', async () => {
+    const doc = await call(server.url, '/openapi.json');
+    assert.equal(doc.status, 200);
+    assert.equal(doc.body.openapi, '3.1.0');
+    for (const path of [...WIRE_PATHS, '/api/me/', '/healthz', '/readyz', '/openapi.json']) assert.ok(doc.body.paths[path], `missing ${path}`);
+    assert.deepEqual(doc.body.paths['/api/token/'].post.requestBody.content['application/json'].schema.required, ['username', 'password']);
+    assert.ok(doc.body.paths['/api/token/refresh/'].post.responses['200'].content['application/json'].schema.required.includes('refresh'), 'rotation is on');
+    for (const status of ['400', '401', '405', '413', '415', '429', '503']) assert.ok(doc.body.paths['/api/token/'].post.responses[status], `obtain ${status}`);
+    assert.deepEqual(doc.body.components.schemas.Error.required, ['detail', 'code']);
+  });
+
+  it('refresh rotates: a new pair; the spent refresh token is refused', async () => {
+    const refreshed = await call(server.url, '/api/token/refresh/', { body: { refresh: seen.refresh } });
+    assert.equal(refreshed.status, 200);
+    assert.deepEqual(Object.keys(refreshed.body).sort(), ['access', 'refresh']);
+    seen.spentRefresh = seen.refresh;
+    seen.refresh = refreshed.body.refresh;
+    seen.access = refreshed.body.access;
+    const replay = await call(server.url, '/api/token/refresh/', { body: { refresh: seen.spentRefresh } });
+    assert.equal(replay.status, 401);
+    assert.deepEqual(replay.body, { detail: 'Token is blacklisted', code: 'token_not_valid' });
+  });
+
+  it('logout blacklists a refresh token (205); sessions lists the live ones', async () => {
+    const second = await call(server.url, '/api/token/', { body: { username: 'alice', password: PASSWORD } });
+    assert.equal(second.status, 200);
+    const sessions = await call(server.url, '/api/sessions/', { token: seen.access });
+    assert.equal(sessions.status, 200);
+    // The replay above came within the reuse grace period (concurrent tabs): the first session lives on.
+    assert.equal(sessions.body.length, 2);
+    const logout = await call(server.url, '/api/logout/', { token: second.body.access, body: { refresh: second.body.refresh } });
+    assert.equal(logout.status, 205);
+    seen.loggedOutRefresh = second.body.refresh;
+    const again = await call(server.url, '/api/token/refresh/', { body: { refresh: seen.loggedOutRefresh } });
+    assert.deepEqual(again.body, { detail: 'Token is blacklisted', code: 'token_not_valid' });
+  });
+
+  it('a fresh login after the reuse works, and its tokens are used across the restart below', async () => {
+    const login = await call(server.url, '/api/token/', { body: { username: 'alice', password: PASSWORD } });
+    assert.equal(login.status, 200);
+    seen.access = login.body.access;
+    seen.refresh = login.body.refresh;
+  });
+
+  it('its logs hold no token, no password and no key', () => {
+    const { stdout, stderr } = server.output();
+    assert.match(stdout, /"msg":"request completed"/); // it does log requests
+    const logs = stdout + stderr;
+    for (const secret of [PASSWORD, seen.access, seen.refresh, seen.spentRefresh, seen.loggedOutRefresh, ...seen.secrets]) {
+      assert.ok(secret && !logs.includes(secret), 'a secret reached the log');
+    }
+    assert.doesNotMatch(logs, JWT);
+  });
+
+  it('SIGTERM: exits 0 promptly', async () => {
+    const { code, signal, ms } = await stopServer(server);
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    assert.match(server.output().stdout, /"signal":"SIGTERM","msg":"shutting down/);
+  });
+
+  it('restarted on the same data directory: earlier tokens verify, revoked ones stay revoked', async () => {
+    const kid = decode(seen.access, 0).kid;
+    server = await startServer(dataArgs);
+    assert.doesNotMatch(server.output().stdout, /generated a new signing key/);
+
+    const me = await call(server.url, '/api/me/', { token: seen.access });
+    assert.equal(me.status, 200);
+    assert.deepEqual(me.body, { id: '1', username: 'alice' });
+    for (const revoked of [seen.spentRefresh, seen.loggedOutRefresh]) {
+      const refused = await call(server.url, '/api/token/refresh/', { body: { refresh: revoked } });
+      assert.equal(refused.status, 401);
+      assert.deepEqual(refused.body, { detail: 'Token is blacklisted', code: 'token_not_valid' });
+    }
+    const refreshed = await call(server.url, '/api/token/refresh/', { body: { refresh: seen.refresh } });
+    assert.equal(refreshed.status, 200);
+    assert.equal(decode(refreshed.body.access, 0).kid, kid, 'the same key signs after the restart');
+    const stopped = await stopServer(server);
+    assert.equal(stopped.code, 0);
+  });
+});
+
+describe('tokenpair serve with settings from the environment', () => {
+  let dir: ReturnType<typeof tempDir>;
+  before(async () => {
+    dir = tempDir('tokenpair-server-env-');
+    const created = await runCli(['createuser', 'bob', '--password-stdin', '--data-dir', dir.path], { input: PASSWORD });
+    assert.equal(created.code, 0, created.stderr);
+  });
+  after(() => dir.cleanup());
+
+  it('TOKENPAIR_ACCESS_TOKEN_LIFETIME=2s: access tokens live two seconds; TOKENPAIR_SIGNING_KEY: no key file', async () => {
+    const server = await startServer(['--data-dir', dir.path], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: '2s', TOKENPAIR_SIGNING_KEY: SECRET, TOKENPAIR_ROTATE_REFRESH_TOKENS: 'false' } });
+    try {
+      const login = await call(server.url, '/api/token/', { body: { username: 'bob', password: PASSWORD } });
+      assert.equal(login.status, 200);
+      const claims = decode(login.body.access, 1);
+      assert.equal(Number(claims.exp) - Number(claims.iat), 2);
+      assert.equal(decode(login.body.access, 0).kid, undefined, 'a single configured key sends no kid');
+      assert.throws(() => statSync(join(dir.path, 'keys.json')), /ENOENT/);
+      const refreshed = await call(server.url, '/api/token/refresh/', { body: { refresh: login.body.refresh } });
+      assert.deepEqual(Object.keys(refreshed.body), ['access'], 'rotation turned off');
+
+      await new Promise((resolve) => setTimeout(resolve, 3100));
+      const expired = await call(server.url, '/api/me/', { token: login.body.access });
+      assert.equal(expired.status, 401);
+      assert.equal(expired.body.messages[0].message, 'Token is expired');
+      assert.ok(!server.output().stdout.includes(SECRET));
+    } finally {
+      assert.equal((await stopServer(server)).code, 0);
+    }
+  });
+
+  it('invalid settings: refuses to start, exit 2, naming the setting and its source', async () => {
+    const result = await runCli(['serve', '--port', '0', '--data-dir', dir.path], { env: { TOKENPAIR_REFRESH_TOKEN_LIFETIME: 'forever' } });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^tokenpair: invalid configuration: refreshTokenLifetime must be .*\(got "forever"\) \(from environment variable TOKENPAIR_REFRESH_TOKEN_LIFETIME\)\n$/);
+    assert.doesNotMatch(result.stdout, /listening/);
+    assert.throws(() => statSync(join(dir.path, 'keys.json')), /ENOENT/, 'no key file is left behind');
+  });
+
+  it('a bad --port is bad usage (2); a port in use fails (1)', async () => {
+    const bad = await runCli(['serve', '--port', 'http', '--data-dir', dir.path]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, 'tokenpair: --port must be a port number from 0 to 65535 (got "http")\n');
+
+    const first = await startServer(['--data-dir', dir.path]);
+    try {
+      const port = new URL(first.url).port;
+      const second = await runCli(['serve', '--port', port, '--data-dir', dir.path]);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /^tokenpair: cannot listen: .*EADDRINUSE/);
+    } finally {
+      await stopServer(first);
+    }
+  });
+});
+
+describe('buildServer (in process)', () => {
+  async function setup(options: { ping?: () => Promise<void> } = {}) {
+    const store = new MemoryStore();
+    const hasher = createPasswordHasher();
+    await store.createUser({ username: 'carol', passwordHash: await hasher.hash(PASSWORD), isActive: true });
+    if (options.ping) store.ping = options.ping;
+    const events: string[] = [];
+    const close = store.close.bind(store);
+    store.close = async () => {
+      events.push('store closed');
+      await close();
+    };
+    const service = new AuthService({ settings: { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true }, userStore: store, tokenStore: store, throttleStore: store, hasher });
+    const lines: string[] = [];
+    const app = buildServer({ service, store, logger: { level: 'trace', destination: { write: (line: string) => lines.push(line) } } });
+    return { app, store, events, lines };
+  }
+
+  it('logs every request but never a token, a password or an Authorization header', async () => {
+    const { app, lines } = await setup();
+    const login = await app.inject({ method: 'POST', url: '/api/token/', payload: { username: 'carol', password: PASSWORD } });
+    assert.equal(login.statusCode, 200);
+    const { access, refresh } = login.json() as { access: string; refresh: string };
+    const refreshed = await app.inject({ method: 'POST', url: '/api/token/refresh/', payload: { refresh } });
+    assert.equal(refreshed.statusCode, 200);
+    const next = refreshed.json() as { access: string; refresh: string };
+    await app.inject({ method: 'GET', url: `/api/me/?token=${access}`, headers: { authorization: `Bearer ${access}`, cookie: `refresh_token=${refresh}` } });
+    await app.inject({ method: 'POST', url: '/api/token/', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `username=carol&password=${encodeURIComponent('wrong ' + PASSWORD)}` });
+    await app.close();
+    const logs = lines.join('');
+    assert.ok(lines.length >= 8, 'requests are logged');
+    assert.match(logs, /"path":"\/api\/me\/"/);
+    for (const secret of [PASSWORD, access, refresh, next.access, next.refresh, SECRET]) assert.ok(!logs.includes(secret), 'a secret reached the log');
+    assert.doesNotMatch(logs, JWT);
+    assert.doesNotMatch(logs, /authorization|Bearer/i);
+  });
+
+  it('/readyz answers 503 with the wire body when the store does not answer', async () => {
+    const { app } = await setup({ ping: async () => { throw new Error('disk gone'); } });
+    const response = await app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(response.statusCode, 503);
+    assert.deepEqual(response.json(), { detail: 'Service temporarily unavailable.', code: 'service_unavailable' });
+    await app.close();
+  });
+
+  it('close() lets an in-flight request finish, then closes the store', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const { app, events } = await setup({
+      ping: async () => {
+        entered();
+        await gate;
+        events.push('request answered');
+      },
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address() as { port: number };
+    const pending = fetch(`http://127.0.0.1:${address.port}/readyz`).then(async (r) => ({ status: r.status, body: await r.json() }));
+    await inside;
+    const closeStarted = Date.now();
+    const closing = app.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(events, [], 'the store stays open while a request is in flight');
+    release();
+    assert.deepEqual(await pending, { status: 200, body: { status: 'ready' } });
+    await closing;
+    assert.deepEqual(events, ['request answered', 'store closed']);
+    // The client's keep-alive connection does not hold the shutdown.
+    assert.ok(Date.now() - closeStarted < 2000, `close took ${Date.now() - closeStarted} ms`);
+  });
+
+  it('unknown paths get the wire 404 body', async () => {
+    const { app } = await setup();
+    const response = await app.inject({ method: 'GET', url: '/nope' });
+    assert.equal(response.statusCode, 404);
+    assert.deepEqual(response.json(), { detail: 'Not found.', code: 'not_found' });
+    await app.close();
+  });
+});
