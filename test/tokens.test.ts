@@ -73,6 +73,16 @@ describe('issuing tokens for a user', () => {
     assert.deepEqual([a.username, a.roles, a.token_type], ['ada', ['admin'], 'access']);
   });
 
+  it('sets a "__proto__" claim as an ordinary claim, never as the prototype', () => {
+    const { tokens } = setup();
+    const token = tokens.access.forUser({ id: 1 });
+    token.set('__proto__', { isAdmin: true });
+    assert.equal(Object.getPrototypeOf(token.payload), Object.prototype);
+    assert.equal((token.payload as { isAdmin?: unknown }).isAdmin, undefined);
+    assert.deepEqual(token.get('__proto__'), { isAdmin: true });
+    assert.equal(JSON.stringify(decodePayload(token.toString()).__proto__), '{"isAdmin":true}');
+  });
+
   it('puts the security stamp in the revoke claim when checkRevokeToken is on', () => {
     const { tokens } = setup({ checkRevokeToken: true, revokeTokenClaim: 'stamp' });
     const claims = decodePayload(tokens.access.forUser({ id: 1, securityStamp: 's-1' }).toString());

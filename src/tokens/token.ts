@@ -70,7 +70,9 @@ export abstract class Token {
 
   /** Sets a claim. Any name is safe, `__proto__` included: it becomes an ordinary claim. */
   set(name: string, value: unknown): void {
-    Object.defineProperty(this.payload, name, { value, writable: true, enumerable: true, configurable: true });
+    // Only "__proto__" has a setter on Object.prototype; every other name is a plain, fast assignment.
+    if (name === '__proto__') Object.defineProperty(this.payload, name, { value, writable: true, enumerable: true, configurable: true });
+    else this.payload[name] = value;
   }
 
   has(name: string): boolean {
