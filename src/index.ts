@@ -15,6 +15,8 @@ export {
   type Claims,
   type TokenType,
   type UserLike,
+  type RefreshTransport,
+  type CookieSameSite,
 } from './settings/settings.js';
 export { parseDuration } from './settings/duration.js';
 export {

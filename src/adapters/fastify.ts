@@ -56,8 +56,13 @@ async function answer(handle: AuthHandler, prefix: string, request: FastifyReque
  * }));
  */
 export async function tokenpairFastify(app: FastifyInstance, options: TokenpairFastifyOptions): Promise<void> {
-  const { service, paths, sliding, onError } = options;
-  const handle = createAuthHandler(service, { paths, sliding, onError: onError ?? ((error) => app.log.error({ err: error }, 'tokenpair')) });
+  const { service, paths, sliding, onError, onWarning } = options;
+  const handle = createAuthHandler(service, {
+    paths,
+    sliding,
+    onError: onError ?? ((error) => app.log.error({ err: error }, 'tokenpair')),
+    onWarning: onWarning ?? ((message) => app.log.warn(message)),
+  });
   const bodyLimit = service.settings.maxBodySize;
   const prefix = app.prefix;
 

@@ -42,10 +42,13 @@ export function createFetchHandler(service: AuthService, options: FetchHandlerOp
     if (!handle.owns(path)) return null;
     const body = await readWebBody(request, maxBytes);
     if (body === null) return toResponse(bodyTooLarge(service));
+    const headers = webHeaders(request.headers);
+    // Some runtimes keep Host out of `Request.headers`; the URL carries it (the CSRF same-origin check).
+    headers.host ??= new URL(request.url).host;
     const response = await handle({
       method: request.method,
       path,
-      headers: webHeaders(request.headers),
+      headers,
       body,
       address: address ? address(request) : null,
       raw: request,

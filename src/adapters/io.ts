@@ -107,8 +107,13 @@ export function responseText(response: AuthResponse): string | undefined {
 
 /** Writes a response on a Node `ServerResponse` (Express, the Node bridge of the tests). */
 export function writeNodeResponse(res: ServerResponse, response: AuthResponse, closeConnection = false): void {
-  const headers = responseHeaders(response);
+  const headers: Record<string, string | string[]> = responseHeaders(response);
   if (closeConnection) headers.connection = 'close';
+  // A cookie set earlier on this response (by another middleware) is kept beside tokenpair's.
+  const earlier = res.getHeader('set-cookie');
+  if (headers['set-cookie'] !== undefined && earlier !== undefined) {
+    headers['set-cookie'] = [...(Array.isArray(earlier) ? earlier : [String(earlier)]), headers['set-cookie'] as string];
+  }
   res.writeHead(response.status, headers);
   res.end(responseText(response));
 }

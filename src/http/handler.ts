@@ -6,6 +6,8 @@
 import { InvalidTokenForAnyType, ThrottledError, TokenPairError } from '../errors.js';
 import type { AuthService, ClientContext, Principal } from '../service/auth-service.js';
 import { FieldErrors, parseBody, requireStrings } from './body.js';
+import { type RefreshCookieOptions, clearRefreshCookie, readCookie, refreshCookieOptions, setRefreshCookie } from './cookies.js';
+import { OriginPolicy } from './origin.js';
 
 /** A request as every adapter hands it over. Header names are lower case. */
 export interface AuthRequest {
@@ -61,6 +63,8 @@ export interface HandlerOptions {
   sliding?: boolean;
   /** A logger for unexpected errors (never given tokens or passwords). */
   onError?: (error: unknown) => void;
+  /** A logger for start-up warnings (e.g. a refresh cookie without `Secure`); default `console.warn`. */
+  onWarning?: (message: string) => void;
 }
 
 type Route = (request: AuthRequest, service: AuthService) => Promise<AuthResponse>;
@@ -141,6 +145,82 @@ async function customize(service: AuthService, body: Record<string, unknown>, en
   return hook ? hook({ ...body }, { endpoint }) : body;
 }
 
+// ---- the cookie transport (WIRE.md "Cookie transport") ----------------------------------------
+
+/** The cookie endpoints: the CSRF check applies to them in cookie mode. */
+const COOKIE_ENDPOINTS: ReadonlySet<keyof EndpointPaths> = new Set(['obtain', 'refresh', 'logout', 'logoutAll'] as const);
+
+/**
+ * Refresh failures that also clear the cookie: the token can never succeed again. Not
+ * `token_blacklisted`: two tabs refreshing at once with the same cookie is normal, and the loser's
+ * clearing cookie would delete the successor the winner just set. Not 503: the token may be fine.
+ */
+const CLEARING_REFRESH_FAILURES: ReadonlySet<string> = new Set([
+  'token_invalid', 'token_expired', 'token_wrong_type', 'token_no_id', 'token_no_type', 'token_no_exp', 'token_no_user_id',
+  'no_active_account_for_token', 'password_changed',
+]);
+
+function withHeaders(response: AuthResponse, headers: Record<string, string>): AuthResponse {
+  return { ...response, headers: { ...response.headers, ...headers } };
+}
+
+/**
+ * `{access}` through `customizeTokenResponse` (which never sees the refresh token). A body that
+ * holds the refresh token anyway is a server error, never sent.
+ */
+async function cookieBody(service: AuthService, access: string, refresh: string, endpoint: string): Promise<Record<string, unknown>> {
+  const body = await customize(service, { access }, endpoint);
+  if (JSON.stringify(body).includes(refresh)) throw new Error('tokenpair: a cookie-transport response body must not contain the refresh token');
+  return body;
+}
+
+function cookieRoutes(cookie: RefreshCookieOptions): Pick<typeof ROUTES, 'obtain' | 'refresh' | 'logout' | 'logoutAll'> {
+  const set = (request: AuthRequest, token: string) => ({ 'set-cookie': setRefreshCookie(cookie, token, request.headers.host) });
+  const clear = (request: AuthRequest) => ({ 'set-cookie': clearRefreshCookie(cookie, request.headers.host) });
+  const fromCookie = (request: AuthRequest): string => {
+    const token = readCookie(request.headers.cookie, cookie.name);
+    if (!token) throw new TokenPairError('refresh_cookie_missing');
+    return token;
+  };
+  const loggedOut = (request: AuthRequest): AuthResponse => ({ status: 205, headers: { ...NO_STORE, ...clear(request) }, body: undefined });
+  return {
+    obtain: async (request, service) => {
+      const { refresh, access } = await service.obtainPair(credentials(request, service), client(request));
+      return json(200, await cookieBody(service, access, refresh, 'obtain'), set(request, refresh));
+    },
+    // No body is read: the refresh token comes only from the cookie.
+    refresh: async (request, service) => {
+      const token = fromCookie(request);
+      let result: { access: string; refresh?: string };
+      try {
+        result = await service.refresh(token, client(request));
+      } catch (error) {
+        if (error instanceof TokenPairError && CLEARING_REFRESH_FAILURES.has(error.kind)) return withHeaders(errorResponse(error, service.settings), clear(request));
+        throw error;
+      }
+      const body = await cookieBody(service, result.access, result.refresh ?? token, 'refresh');
+      return json(200, body, result.refresh === undefined ? {} : set(request, result.refresh));
+    },
+    logout: async (request, service) => {
+      const who = await principal(request, service);
+      const token = fromCookie(request);
+      try {
+        await service.logout(who, token);
+      } catch (error) {
+        // The caller is authenticated and wants out: a cookie that cannot be revoked (already
+        // blacklisted, another user's, invalid) is cleared too. A 503 keeps it, so that a retry can revoke it.
+        if (error instanceof TokenPairError && error.status === 401) return withHeaders(errorResponse(error, service.settings), clear(request));
+        throw error;
+      }
+      return loggedOut(request);
+    },
+    logoutAll: async (request, service) => {
+      await service.logoutAll(await principal(request, service));
+      return loggedOut(request);
+    },
+  };
+}
+
 async function sessionsRoute(request: AuthRequest, service: AuthService, sessionId: string | null): Promise<AuthResponse> {
   const who = await principal(request, service);
   if (sessionId === null) return json(200, await service.listSessions(who));
@@ -173,22 +253,33 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
     paths.slidingObtain = null;
     paths.slidingRefresh = null;
   }
-  const byPath = new Map<string, { route: Route; method: 'POST' | 'GET' }>();
-  for (const [name, route] of Object.entries(ROUTES) as [keyof typeof ROUTES, Route][]) {
+  const settings = service.settings;
+  const cookie = settings.refreshTransport === 'cookie' ? refreshCookieOptions(settings) : null;
+  if (cookie && !cookie.secure) {
+    (options.onWarning ?? console.warn)('tokenpair: refresh cookie without Secure: only for http://localhost development (requests to any other host still get Secure)');
+  }
+  const routes: typeof ROUTES = cookie ? { ...ROUTES, ...cookieRoutes(cookie) } : ROUTES;
+  const origins = new OriginPolicy(settings.allowedOrigins);
+  const corsAllowHeaders = `${settings.authHeaderName.toLowerCase()}, content-type`;
+
+  const byPath = new Map<string, { route: Route; method: 'POST' | 'GET'; csrf: boolean }>();
+  for (const [name, route] of Object.entries(routes) as [keyof typeof ROUTES, Route][]) {
     const path = paths[name];
-    if (path) byPath.set(path, { route, method: name === 'jwks' ? 'GET' : 'POST' });
+    if (path) byPath.set(path, { route, method: name === 'jwks' ? 'GET' : 'POST', csrf: cookie !== null && COOKIE_ENDPOINTS.has(name) });
   }
   const sessionsPath = paths.sessions;
   const onError = options.onError ?? (() => {});
   const owns = (path: string): boolean =>
     byPath.has(path) || (!!sessionsPath && (path === sessionsPath || (path.startsWith(sessionsPath) && path.endsWith('/'))));
 
-  const handle = async (request: AuthRequest): Promise<AuthResponse | null> => {
+  const answer = async (request: AuthRequest): Promise<{ response: AuthResponse; allowed: string } | null> => {
     let route: Route | undefined;
     let allowed: string;
+    let csrf = false;
     const entry = byPath.get(request.path);
     if (entry) {
       allowed = entry.method;
+      csrf = entry.csrf;
       route = request.method === entry.method || (entry.method === 'GET' && request.method === 'HEAD') ? entry.route : undefined;
     } else if (sessionsPath && request.path === sessionsPath) {
       allowed = 'GET';
@@ -196,26 +287,37 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
     } else if (sessionsPath && request.path.startsWith(sessionsPath) && request.path.endsWith('/')) {
       const id = request.path.slice(sessionsPath.length, -1);
       allowed = 'DELETE';
-      if (!SESSION_ID.test(id)) return errorResponse(new TokenPairError('not_found'), service.settings);
+      if (!SESSION_ID.test(id)) return { response: errorResponse(new TokenPairError('not_found'), settings), allowed };
       route = request.method === 'DELETE' ? (req, svc) => sessionsRoute(req, svc, id) : undefined;
     } else {
       return null;
     }
     if (!route) {
-      if (request.method === 'OPTIONS') return { status: 204, headers: { allow: `${allowed}, OPTIONS` }, body: undefined };
+      if (request.method === 'OPTIONS') return { response: { status: 204, headers: { allow: `${allowed}, OPTIONS` }, body: undefined }, allowed };
       const method = request.method.replace(/[^A-Z]/gi, '').slice(0, 16);
-      return json(405, { detail: `Method "${method}" not allowed.`, code: 'method_not_allowed' }, { allow: `${allowed}, OPTIONS` });
+      return { response: json(405, { detail: `Method "${method}" not allowed.`, code: 'method_not_allowed' }, { allow: `${allowed}, OPTIONS` }), allowed };
     }
+    // Login CSRF included: a refused request gets no cookie and reaches no credential check.
+    if (csrf && !origins.passesCsrf(request.headers)) return { response: errorResponse(new TokenPairError('csrf_failed'), settings), allowed };
     try {
-      return await route(request, service);
+      return { response: await route(request, service), allowed };
     } catch (error) {
       if (error instanceof TokenPairError) {
         if (error.kind === 'service_unavailable') onError(error);
-        return errorResponse(error, service.settings);
+        return { response: errorResponse(error, settings), allowed };
       }
       onError(error);
-      return json(500, { detail: 'A server error occurred.', code: 'server_error' });
+      return { response: json(500, { detail: 'A server error occurred.', code: 'server_error' }), allowed };
     }
+  };
+
+  const handle = async (request: AuthRequest): Promise<AuthResponse | null> => {
+    const answered = await answer(request);
+    if (!answered || !origins.hasAllowList) return answered?.response ?? null;
+    // With an allow-list, responses differ by Origin (caches must know); only listed origins get CORS headers.
+    const { response, allowed } = answered;
+    const cors = origins.corsHeaders(request.headers, request.method, { methods: allowed, headers: corsAllowHeaders });
+    return withHeaders(response, { ...cors, vary: 'Origin' });
   };
   return Object.assign(handle, { paths: Object.freeze({ ...paths }), owns });
 }

@@ -92,6 +92,13 @@ export const ENV_KINDS: Readonly<Record<string, EnvKind>> = Object.freeze({
   loginThrottlePerAddress: 'number',
   loginThrottleWindow: 'number',
   maxBodySize: 'number',
+  refreshTransport: 'string',
+  refreshCookieName: 'string',
+  refreshCookiePath: 'string',
+  refreshCookieDomain: 'nullable',
+  refreshCookieSameSite: 'string',
+  refreshCookieSecure: 'boolean',
+  allowedOrigins: 'list',
 });
 
 /** Settings whose values are secrets: never printed, never logged. */

@@ -17,6 +17,12 @@ export type Claims = Record<string, unknown>;
 /** Token types of WIRE.md; `authTokenClasses` lists which ones the bearer authenticator accepts. */
 export type TokenType = 'access' | 'refresh' | 'sliding';
 
+/** How the refresh token travels (WIRE.md "Cookie transport"): in JSON bodies, or in an HttpOnly cookie. */
+export type RefreshTransport = 'body' | 'cookie';
+
+/** The refresh cookie's `SameSite` attribute. */
+export type CookieSameSite = 'Strict' | 'Lax' | 'None';
+
 /** What a user may pass; every field optional except a key. Lifetimes: seconds or "5m"-style strings. */
 export interface SettingsInput {
   accessTokenLifetime?: number | string;
@@ -79,6 +85,20 @@ export interface SettingsInput {
   loginThrottleWindow?: number | string;
   /** The largest request body accepted, in bytes (413 beyond). */
   maxBodySize?: number;
+  /** `"cookie"`: the refresh token travels only in an HttpOnly cookie, never in a body (rotation then on by default). */
+  refreshTransport?: RefreshTransport;
+  /** The refresh cookie's name; `__Host-` and `__Secure-` prefixes are checked at start-up. */
+  refreshCookieName?: string;
+  /** The refresh cookie's `Path`: must cover the refresh and logout endpoints (with any mount prefix). */
+  refreshCookiePath?: string;
+  /** The refresh cookie's `Domain`; `null`: host-only (the safest). */
+  refreshCookieDomain?: string | null;
+  /** The refresh cookie's `SameSite` (`"None"` needs `refreshCookieSecure`). */
+  refreshCookieSameSite?: CookieSameSite;
+  /** The refresh cookie's `Secure`; `false` only for http://localhost development (warned about). */
+  refreshCookieSecure?: boolean;
+  /** Origins (`"https://app.example.com"`) allowed besides the same origin: credentialed CORS and the CSRF check. */
+  allowedOrigins?: string[];
 }
 
 /** Validated settings: lifetimes in seconds, keys imported into a key ring. Frozen. */
@@ -124,6 +144,14 @@ export interface Settings {
   readonly loginThrottlePerAddress: number;
   readonly loginThrottleWindow: number;
   readonly maxBodySize: number;
+  readonly refreshTransport: RefreshTransport;
+  readonly refreshCookieName: string;
+  readonly refreshCookiePath: string;
+  readonly refreshCookieDomain: string | null;
+  readonly refreshCookieSameSite: CookieSameSite;
+  readonly refreshCookieSecure: boolean;
+  /** Normalised origins (`scheme://host[:port]`, lower case, default port omitted). */
+  readonly allowedOrigins: readonly string[];
   /** The imported keys; `undefined` only with `jwkUrl` and no local key (verify-only instance). */
   readonly keyRing: KeyRing | undefined;
 }
@@ -165,6 +193,28 @@ const optionalFunction = <F>(value: unknown, name: string): F | null =>
 
 const count: Parser<number> = (value, name) =>
   Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fail(name, 'a whole number, 0 or more', value);
+
+/** An RFC 6265 cookie name: an HTTP token. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/;
+/** A cookie `Path`: starts with "/", printable ASCII without ";" or spaces. */
+const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]{0,1023}$/;
+/** A cookie `Domain`: a host name (no leading dot, no port). */
+const COOKIE_DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const SAME_SITE: readonly CookieSameSite[] = ['Strict', 'Lax', 'None'];
+
+/** An origin as browsers send it: `scheme://host[:port]`, http or https, no path, no wildcard. Returns the normalised form. */
+function origin(value: unknown, name: string): string {
+  const expected = 'an array of origins like "https://app.example.com" (scheme://host[:port]: no path, no trailing slash, no "*")';
+  if (typeof value !== 'string' || value.includes('*') || !/^https?:\/\/[^/?#]+$/i.test(value)) return fail(name, expected, value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(name, expected, value);
+  }
+  if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) fail(name, expected, value);
+  return url.origin;
+}
 
 const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Settings[K]>] } = {
   accessTokenLifetime: [300, lifetime],
@@ -244,6 +294,23 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
   loginThrottleWindow: ['15m' as unknown as number, lifetime],
   maxBodySize: [65536, (value, name) =>
     Number.isInteger(value) && (value as number) >= 1024 && (value as number) <= 16 * 1024 * 1024 ? (value as number) : fail(name, 'a number of bytes from 1024 to 16777216', value)],
+  refreshTransport: ['body', (value, name) => (value === 'body' || value === 'cookie' ? value : fail(name, '"body" or "cookie"', value))],
+  refreshCookieName: ['refresh_token', (value, name) =>
+    typeof value === 'string' && COOKIE_NAME.test(value) ? value : fail(name, 'a cookie name (an HTTP token of 1-128 characters, e.g. "refresh_token" or "__Host-refresh")', value)],
+  refreshCookiePath: ['/', (value, name) =>
+    typeof value === 'string' && COOKIE_PATH.test(value) ? value : fail(name, 'a cookie path starting with "/" (printable ASCII, no ";" or spaces)', value)],
+  refreshCookieDomain: [null, (value, name) => {
+    if (value === null || value === undefined) return null;
+    const domain = typeof value === 'string' ? value.toLowerCase() : '';
+    return COOKIE_DOMAIN.test(domain) ? domain : fail(name, 'null (host-only) or a host name like "example.com" (no leading dot, no port)', value);
+  }],
+  refreshCookieSameSite: ['Strict', (value, name) =>
+    SAME_SITE.find((v) => typeof value === 'string' && v.toLowerCase() === value.toLowerCase()) ?? fail(name, '"Strict", "Lax" or "None"', value)],
+  refreshCookieSecure: [true, bool],
+  allowedOrigins: [[], (value, name) => {
+    if (!Array.isArray(value)) fail(name, 'an array of origins like "https://app.example.com"', value);
+    return Object.freeze([...new Set((value as unknown[]).map((item) => origin(item, name)))]);
+  }],
 };
 
 /** Every setting name, for tools that list or map them (the server's environment loader). */
@@ -274,8 +341,12 @@ export function defineSettings(input: SettingsInput | Settings = {}): Settings {
   for (const [name, [fallback, parse]] of Object.entries(PARSERS) as [string, [unknown, Parser<unknown>]][]) {
     settings[name] = parse(raw[name] === undefined ? fallback : raw[name], name);
   }
+  // WIRE.md: a browser's refresh token must rotate (RFC 9700), so the cookie transport turns rotation on
+  // unless it is explicitly turned off.
+  if (raw.rotateRefreshTokens === undefined && settings.refreshTransport === 'cookie') settings.rotateRefreshTokens = true;
   // WIRE.md: when rotation is on, blacklisting after rotation is on unless explicitly turned off.
   if (raw.blacklistAfterRotation === undefined) settings.blacklistAfterRotation = settings.rotateRefreshTokens;
+  checkCookieSettings(settings);
   if (settings.jwkUrl !== null && algorithmSpec(settings.algorithm)!.family === 'HMAC') {
     throw new ConfigurationError('jwkUrl', `needs an asymmetric algorithm: a JWKS publishes public keys, never ${String(settings.algorithm)} secrets`);
   }
@@ -283,6 +354,24 @@ export function defineSettings(input: SettingsInput | Settings = {}): Settings {
   const frozen = Object.freeze(settings) as unknown as Settings;
   VALIDATED.add(frozen);
   return frozen;
+}
+
+/** The combinations browsers refuse (RFC 6265bis): refused at start-up, naming the setting to change. */
+function checkCookieSettings(settings: Record<string, unknown>): void {
+  const name = settings.refreshCookieName as string;
+  const secure = settings.refreshCookieSecure as boolean;
+  const lower = name.toLowerCase();
+  if (settings.refreshCookieSameSite === 'None' && !secure) {
+    throw new ConfigurationError('refreshCookieSecure', 'must be true with refreshCookieSameSite "None" (browsers drop SameSite=None cookies without Secure)');
+  }
+  if (lower.startsWith('__host-')) {
+    const prefix = `with the __Host- cookie name prefix (refreshCookieName "${name}")`;
+    if (!secure) throw new ConfigurationError('refreshCookieSecure', `must be true ${prefix}`);
+    if (settings.refreshCookiePath !== '/') throw new ConfigurationError('refreshCookiePath', `must be "/" ${prefix} (got ${describe(settings.refreshCookiePath)})`);
+    if (settings.refreshCookieDomain !== null) throw new ConfigurationError('refreshCookieDomain', `must be null ${prefix} (got ${describe(settings.refreshCookieDomain)})`);
+  } else if (lower.startsWith('__secure-') && !secure) {
+    throw new ConfigurationError('refreshCookieSecure', `must be true with the __Secure- cookie name prefix (refreshCookieName "${name}")`);
+  }
 }
 
 const VALIDATED = new WeakSet<object>();
