@@ -80,8 +80,9 @@ export function startServer(args: readonly string[], options: { env?: Record<str
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
+      if (started) return;
       const match = /^tokenpair listening on (http:\/\/\S+)/m.exec(stdout);
-      if (match && !started) {
+      if (match) {
         started = true;
         clearTimeout(timer);
         resolve({ child, url: match[1]!, output: () => ({ stdout, stderr }), exited });
