@@ -53,6 +53,18 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   readonly #throttle = new Map<string, { resetAt: number; count: number }>();
   #nextUserId = 1;
   #closed = false;
+  static #warned = false;
+
+  /**
+   * @param options.warn `false` silences the start-up warning (tests); by default the first
+   *   MemoryStore of a process prints `IN_MEMORY_WARNING` as a process warning.
+   */
+  constructor(options: { warn?: boolean } = {}) {
+    if (options.warn !== false && !MemoryStore.#warned) {
+      MemoryStore.#warned = true;
+      process.emitWarning(IN_MEMORY_WARNING, { code: 'TOKENPAIR_IN_MEMORY_STORE' });
+    }
+  }
 
   #check(): void {
     if (this.#closed) throw new StoreUnavailableError('store is closed');
