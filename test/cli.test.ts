@@ -55,6 +55,8 @@ describe('tokenpair --help', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`^Usage: tokenpair ${command}`));
       if (command !== 'keys') assert.match(result.stdout, /--data-dir <dir>[\s\S]*--config <file>/);
+      // Every command that opens the store can use PostgreSQL; the key commands only touch keys.json.
+      if (!command.startsWith('keys')) assert.match(result.stdout, /--database-url <url>/);
     });
   }
 
@@ -430,10 +432,17 @@ describe('check', () => {
     assert.match(broken.stderr, /is not valid JSON/);
   });
 
-  it('TOKENPAIR_DATABASE_URL is refused as not supported yet (2)', async () => {
-    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://localhost/tokenpair' } });
+  it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://tokenpair:hunter2@db.internal:5432/tokenpair' } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^database: PostgreSQL postgres:\/\/tokenpair@db\.internal:5432\/tokenpair$/m);
+    assert.ok(!result.stdout.includes('hunter2'));
+  });
+
+  it('a --database-url that is not a postgres:// URL is refused (2) without echoing it', async () => {
+    const result = await runCli(['check', ...dir.args(), '--database-url', 'mysql://root:hunter2@db/x']);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^tokenpair: invalid configuration: TOKENPAIR_DATABASE_URL is not supported yet/);
+    assert.equal(result.stderr, 'tokenpair: invalid configuration: --database-url must be a postgres:// or postgresql:// URL (got a mysql:// URL)\n');
   });
 
   it('every command validates the configuration first', async () => {

@@ -244,6 +244,19 @@ function runClientSuite(name: string, start: StartServer): void {
         assert.equal(expired, 0);
       });
 
+      it('401 password_changed (logout-all elsewhere): one refresh, which fails, so the session ends once', async () => {
+        let expired = 0;
+        const carol = await createTestUser(server.store, 'carol-elsewhere');
+        const { client, to } = env.client({ onSessionExpired: () => (expired += 1) });
+        await client.login('carol-elsewhere', PASSWORD);
+        await server.service.logoutAll({ id: carol.id, username: 'carol-elsewhere', claims: {}, record: null, tokenUser: null });
+        const responses = await concurrently(client, 5);
+        assert.ok(responses.every((r) => r.status === 401));
+        assert.equal(to(REFRESH).length, 1);
+        assert.equal(expired, 1);
+        assert.equal(await client.isAuthenticated(), false);
+      });
+
       it('401 user_inactive is returned as is, without a refresh', async () => {
         const bob = await createTestUser(server.store, 'bob');
         const { client, to } = env.client();

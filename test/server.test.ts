@@ -226,6 +226,42 @@ describe('tokenpair serve with settings from the environment', () => {
     assert.throws(() => statSync(join(dir.path, 'keys.json')), /ENOENT/, 'no key file is left behind');
   });
 
+  it('--trust-proxy: X-Forwarded-For from a trusted proxy is the client address; otherwise the TCP peer is', async () => {
+    const own = tempDir('tokenpair-server-proxy-');
+    try {
+      const created = await runCli(['createuser', 'dana', '--password-stdin', '--data-dir', own.path], { input: PASSWORD });
+      assert.equal(created.code, 0, created.stderr);
+      const sessionAddresses = async (url: string): Promise<string[]> => {
+        const login = await fetch(`${url}/api/token/`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7' },
+          body: JSON.stringify({ username: 'dana', password: PASSWORD }),
+        });
+        assert.equal(login.status, 200);
+        const { access } = (await login.json()) as { access: string };
+        const sessions = await call(url, '/api/sessions/', { token: access });
+        return (sessions.body as Array<{ address: string }>).map((session) => session.address).sort();
+      };
+      const trusting = await startServer(['--data-dir', own.path, '--trust-proxy', '127.0.0.1']);
+      try {
+        assert.deepEqual(await sessionAddresses(trusting.url), ['203.0.113.7']);
+      } finally {
+        await stopServer(trusting);
+      }
+      const plain = await startServer(['--data-dir', own.path]);
+      try {
+        assert.deepEqual(await sessionAddresses(plain.url), ['127.0.0.1', '203.0.113.7']);
+      } finally {
+        await stopServer(plain);
+      }
+      const bad = await runCli(['serve', '--port', '0', '--data-dir', own.path, '--trust-proxy', 'true']);
+      assert.equal(bad.code, 2);
+      assert.equal(bad.stderr, 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "true")\n');
+    } finally {
+      own.cleanup();
+    }
+  });
+
   it('a bad --port is bad usage (2); a port in use fails (1)', async () => {
     const bad = await runCli(['serve', '--port', 'http', '--data-dir', dir.path]);
     assert.equal(bad.code, 2);

@@ -102,8 +102,12 @@ export async function tokenpairFastify(app: FastifyInstance, options: TokenpairF
  * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, handler);
  */
 export function fastifyRequireAuth(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  const name = service.settings.authHeaderName.toLowerCase();
   return async function tokenpairRequireAuth(request, reply) {
-    const result = await authenticateRequest(service, nodeHeaders(request.headers));
+    // Only the one header is read: no copy of every header per request. Node joins repeated headers
+    // into one string (set-cookie aside), as `nodeHeaders` does.
+    const value = request.headers[name];
+    const result = await authenticateRequest(service, { [name]: Array.isArray(value) ? value.join(', ') : value });
     if ('status' in result) return send(reply, result);
     (request as AuthenticatedFastifyRequest).user = result;
     return undefined;

@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 import { describeSettings, describeSource } from '../server/config.js';
 import { databasePath, ensureDataDir, keyFilePath } from '../server/keys.js';
+import { migratePostgres } from '../store/postgres.js';
 import { migrateSqlite } from '../store/sqlite.js';
-import { resolveServerSettings, say, table, withCommonOptions, type CommonOptions } from './context.js';
+import { databaseUrlOf, describeStore, resolveServerSettings, say, table, withStoreOptions, type CommonOptions } from './context.js';
 
 export function registerCheckCommands(program: Command): void {
-  withCommonOptions(
+  withStoreOptions(
     program.command('check').description('validate the configuration (config file + TOKENPAIR_* variables) and print the effective settings, secrets left out'),
   ).action((options: CommonOptions) => {
     const { settings, config, keySource } = resolveServerSettings(options, false);
@@ -15,13 +16,20 @@ export function registerCheckCommands(program: Command): void {
     say('');
     say(`config file: ${config.configPath ?? '(none)'}`);
     say(`data directory: ${options.dataDir}`);
-    say(`database: ${databasePath(options.dataDir)}`);
+    say(`database: ${describeStore(options)}`);
     say(`keys: ${keySource ? describeSource(keySource) : `none yet (${keyFilePath(options.dataDir)} is created on the first \`tokenpair serve\`)`}`);
     say('configuration OK');
   });
 
-  withCommonOptions(program.command('migrate').description('create the database or bring its schema up to date (safe while servers run)')).action(async (options: CommonOptions) => {
+  withStoreOptions(program.command('migrate').description('create the database or bring its schema up to date (safe while servers run)')).action(async (options: CommonOptions) => {
     resolveServerSettings(options, false);
+    const url = databaseUrlOf(options);
+    if (url) {
+      const { from, to } = await migratePostgres(url);
+      const shown = describeStore(options);
+      say(from === to ? `${shown} is up to date (schema version ${to})` : `migrated ${shown} from schema version ${from} to ${to}`);
+      return;
+    }
     ensureDataDir(options.dataDir);
     const path = databasePath(options.dataDir);
     const { from, to } = await migrateSqlite(path);

@@ -1,15 +1,18 @@
 /**
- * What every command shares: exit codes, the `--data-dir` / `--config` options, loading and
- * validating the configuration, and opening the data directory's SQLite store.
+ * What every command shares: exit codes, the `--data-dir` / `--config` / `--database-url` options,
+ * loading and validating the configuration, and opening the store: PostgreSQL with
+ * `--database-url`, else the data directory's SQLite file.
  */
 import { Option, type Command } from 'commander';
 import { ConfigurationError } from '../errors.js';
 import { ALGORITHM_NAMES, algorithmSpec, type Algorithm } from '../jws/algorithms.js';
 import type { Settings } from '../settings/settings.js';
+import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { UserRecord } from '../store/types.js';
 import { describeSource, hasConfiguredKey, loadConfig, resolveSettings, type LoadedConfig, type SettingSource } from '../server/config.js';
 import { databasePath, ensureDataDir, ensureKeys, keyFilePath, newKey, readKeys, toKeyRing } from '../server/keys.js';
+import { checkDatabaseUrl, displayDatabaseUrl } from './database.js';
 
 /** 0: done. 1: the operation failed (unknown user, store unavailable). 2: bad usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -30,6 +33,8 @@ export const DEFAULT_DATA_DIR = './tokenpair-data';
 export interface CommonOptions {
   dataDir: string;
   config?: string;
+  /** `--database-url` / `TOKENPAIR_DATABASE_URL` (commands that open the store). */
+  databaseUrl?: string;
 }
 
 /** Adds `--data-dir` and `--config` (both also from the environment) to a command. */
@@ -37,6 +42,25 @@ export function withCommonOptions(command: Command): Command {
   return command
     .addOption(new Option('--data-dir <dir>', 'directory of the SQLite database and keys.json').env('TOKENPAIR_DATA_DIR').default(DEFAULT_DATA_DIR))
     .addOption(new Option('--config <file>', 'JSON file of settings (camelCase or simplejwt names)').env('TOKENPAIR_CONFIG'));
+}
+
+/** `withCommonOptions` plus `--database-url`, for the commands that open the store. */
+export function withStoreOptions(command: Command): Command {
+  return withCommonOptions(command).addOption(
+    new Option('--database-url <url>', 'PostgreSQL (postgres://user@host:5432/db) instead of the SQLite file in --data-dir; keep the password out of argv: PGPASSWORD, ~/.pgpass or the variable')
+      .env('TOKENPAIR_DATABASE_URL'),
+  );
+}
+
+/** The PostgreSQL URL to use, or `null` for the data directory's SQLite file. */
+export function databaseUrlOf(options: CommonOptions): string | null {
+  return checkDatabaseUrl(options.databaseUrl);
+}
+
+/** Where the data is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
+export function describeStore(options: CommonOptions): string {
+  const url = databaseUrlOf(options);
+  return url ? `PostgreSQL ${displayDatabaseUrl(url)}` : databasePath(options.dataDir);
 }
 
 export function loadCliConfig(options: CommonOptions): LoadedConfig {
@@ -68,6 +92,7 @@ export interface ResolvedSettings {
  */
 export function resolveServerSettings(options: CommonOptions, generate: boolean): ResolvedSettings {
   const config = loadCliConfig(options);
+  databaseUrlOf(options); // a bad --database-url is refused before anything else happens
   if (hasConfiguredKey(config)) {
     const name = ['keyRing', 'signingKey', 'verifyingKey'].find((key) => config.input[key] !== undefined)!;
     return { settings: resolveSettings(config), config, keySource: config.sources.get(name), keysCreated: false };
@@ -86,10 +111,23 @@ export function resolveServerSettings(options: CommonOptions, generate: boolean)
   return { settings: resolveSettings(config, { path, keyRing: toKeyRing(keys) }), config, keySource: { kind: 'key-file', path }, keysCreated };
 }
 
-/** Opens (creating and migrating) the data directory's database, runs `work`, and closes it. */
-export async function withStore<T>(options: CommonOptions, work: (store: SqliteStore) => Promise<T>): Promise<T> {
+/** The built-in stores: their methods are the same. */
+export type CliStore = SqliteStore | PostgresStore;
+
+/**
+ * Opens (and migrates) the store: PostgreSQL with `--database-url`, else the data directory's
+ * SQLite file (the directory is created when missing).
+ */
+export async function openStore(options: CommonOptions): Promise<CliStore> {
+  const url = databaseUrlOf(options);
+  if (url) return PostgresStore.open(url);
   ensureDataDir(options.dataDir);
-  const store = await SqliteStore.open(databasePath(options.dataDir));
+  return SqliteStore.open(databasePath(options.dataDir));
+}
+
+/** Opens the store (`openStore`), runs `work`, and closes it. */
+export async function withStore<T>(options: CommonOptions, work: (store: CliStore) => Promise<T>): Promise<T> {
+  const store = await openStore(options);
   try {
     return await work(store);
   } finally {
@@ -97,7 +135,7 @@ export async function withStore<T>(options: CommonOptions, work: (store: SqliteS
   }
 }
 
-export async function findUser(store: SqliteStore, username: string): Promise<UserRecord> {
+export async function findUser(store: CliStore, username: string): Promise<UserRecord> {
   const user = await store.findByUsername(username);
   if (!user) throw new CliError(`no user named ${JSON.stringify(username)}`, EXIT.failed);
   return user;

@@ -1,21 +1,45 @@
-/** `serve`: the standalone server over the data directory, until SIGTERM or SIGINT. */
+/** `serve`: the standalone server over the data directory (or PostgreSQL), until SIGTERM or SIGINT. */
 import { Option, type Command } from 'commander';
 import { createPasswordHasher } from '../passwords/hasher.js';
 import { AuthService } from '../service/auth-service.js';
 import { buildServer } from '../server/app.js';
-import { databasePath, keyFilePath } from '../server/keys.js';
-import { SqliteStore } from '../store/sqlite.js';
-import { CliError, EXIT, resolveServerSettings, say, withCommonOptions, type CommonOptions } from './context.js';
+import { keyFilePath } from '../server/keys.js';
+import { displayDatabaseUrl } from './database.js';
+import { CliError, EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
 
 interface ServeOptions extends CommonOptions {
   host: string;
   port: string;
   logLevel: string;
+  trustProxy?: string;
+  /** `false` with `--no-demo`. */
+  demo: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** The demo page is on unless `--no-demo` is given or `TOKENPAIR_DEMO` is `false`. */
+function demoEnabled(flag: boolean, env: string | undefined): boolean {
+  if (!flag) return false;
+  const value = env?.trim().toLowerCase();
+  if (value === undefined || value === '' || value === 'true') return true;
+  if (value === 'false') return false;
+  throw new CliError(`TOKENPAIR_DEMO must be true or false (got ${JSON.stringify(env)})`, EXIT.usage);
+}
+
+/** Addresses or CIDR ranges only: `true` (trust anyone) would let any client choose its own address. */
+function parseTrustProxy(text: string | undefined): string | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const entries = text.split(',').map((entry) => entry.trim());
+  const address = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)(?:\/[0-9]{1,3})?$/;
+  const bad = entries.find((entry) => !address.test(entry));
+  if (bad !== undefined) {
+    throw new CliError(`--trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got ${JSON.stringify(bad)})`, EXIT.usage);
+  }
+  return entries.join(',');
+}
 
 function parsePort(text: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
@@ -24,24 +48,35 @@ function parsePort(text: string): number {
 }
 
 export function registerServeCommand(program: Command): void {
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('serve')
-      .description('run the auth server (SQLite in --data-dir; a signing key is generated there on first start)')
+      .description('run the auth server (SQLite in --data-dir, or PostgreSQL with --database-url; without a configured key one is generated in --data-dir on first start)')
       .addOption(new Option('--host <host>', 'address to listen on').env('TOKENPAIR_HOST').default('127.0.0.1'))
       .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('TOKENPAIR_PORT').default('8000'))
-      .addOption(new Option('--log-level <level>', 'log level').env('TOKENPAIR_LOG_LEVEL').choices(LOG_LEVELS).default('info')),
+      .addOption(new Option('--log-level <level>', 'log level').env('TOKENPAIR_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
+      .addOption(new Option('--trust-proxy <addresses>', 'believe X-Forwarded-For from these proxies (comma-separated addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8)').env('TOKENPAIR_TRUST_PROXY'))
+      // Not .env(): commander turns a negatable flag off for any value of its variable, "true" included.
+      .addOption(new Option('--no-demo', 'do not serve the demo page at / (env: TOKENPAIR_DEMO=false)')),
   ).action(async (options: ServeOptions) => {
     const port = parsePort(options.port);
+    const demo = demoEnabled(options.demo, process.env.TOKENPAIR_DEMO);
     const { settings, keysCreated } = resolveServerSettings(options, true);
-    const store = await SqliteStore.open(databasePath(options.dataDir));
+    const databaseUrl = databaseUrlOf(options);
+    const store = await openStore(options);
     const hasher = createPasswordHasher();
     const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
-    const app = buildServer({ service, store, logger: { level: options.logLevel } });
+    const trustProxy = parseTrustProxy(options.trustProxy);
+    const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, ...(trustProxy ? { trustProxy } : {}) });
     try {
       // The first login must not pay for making the dummy hash (it would time differently, S13).
       await hasher.verifyDummy('');
       if (keysCreated) app.log.info({ path: keyFilePath(options.dataDir) }, 'generated a new signing key');
+      if (databaseUrl) {
+        // Never the password: the URL is logged without it.
+        app.log.info({ store: 'postgres', database: displayDatabaseUrl(databaseUrl) }, 'using the PostgreSQL store');
+        if (keysCreated) app.log.warn({ path: keyFilePath(options.dataDir) }, 'every instance sharing this database must sign with the same key: copy this key file to them, or configure one key for all (TOKENPAIR_SIGNING_KEY or keyRing)');
+      }
       await app.listen({ host: options.host, port });
     } catch (error) {
       await app.close().catch(() => {});
@@ -50,7 +85,7 @@ export function registerServeCommand(program: Command): void {
     const address = app.server.address();
     const actualPort = typeof address === 'object' && address ? address.port : port;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-    say(`tokenpair listening on http://${host}:${actualPort} (data: ${options.dataDir})`);
+    say(`tokenpair listening on http://${host}:${actualPort} (${databaseUrl ? `database: PostgreSQL ${displayDatabaseUrl(databaseUrl)}` : `data: ${options.dataDir}`})`);
 
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

@@ -1,13 +1,13 @@
 /** `sessions`, `revoke`, `flushexpiredtokens`: a user's token families and the clean-up of expired records. */
 import { Option, type Command } from 'commander';
-import { CliError, EXIT, findUser, nowSeconds, resolveServerSettings, say, table, withCommonOptions, withStore, type CommonOptions } from './context.js';
+import { CliError, EXIT, findUser, nowSeconds, resolveServerSettings, say, table, withStoreOptions, withStore, type CommonOptions } from './context.js';
 
 const FLUSH_BATCH = 1000;
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 export function registerSessionCommands(program: Command): void {
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('sessions')
       .description("list a user's live sessions (one per login; rotation keeps the session)")
@@ -33,7 +33,7 @@ export function registerSessionCommands(program: Command): void {
     });
   });
 
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('revoke')
       .description("revoke one session of a user (--session ID) or all of them (--all, which also invalidates the user's access tokens)")
@@ -60,7 +60,7 @@ export function registerSessionCommands(program: Command): void {
     });
   });
 
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('flushexpiredtokens')
       .description('delete the records of expired tokens and sessions, in batches (safe while servers run)'),

@@ -1,7 +1,7 @@
 /** `createuser`, `changepassword`, `activate`, `deactivate`: the built-in users table. */
 import type { Command } from 'commander';
 import { createPasswordHasher } from '../passwords/hasher.js';
-import { CliError, EXIT, findUser, nowSeconds, resolveServerSettings, say, withCommonOptions, withStore, type CommonOptions } from './context.js';
+import { CliError, EXIT, findUser, nowSeconds, resolveServerSettings, say, withStoreOptions, withStore, type CommonOptions } from './context.js';
 import { obtainNewPassword } from './password.js';
 
 /** Django's limit; no surrounding whitespace (logins trim the username) and no control characters. */
@@ -16,7 +16,7 @@ export function checkUsername(username: string): string {
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 export function registerUserCommands(program: Command): void {
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('createuser')
       .description('create a user (the password is read from stdin or prompted for, never from an argument)')
@@ -35,7 +35,7 @@ export function registerUserCommands(program: Command): void {
     });
   });
 
-  withCommonOptions(
+  withStoreOptions(
     program
       .command('changepassword')
       .description("set a user's password; every session of the user is revoked and older access tokens stop working")
@@ -55,7 +55,7 @@ export function registerUserCommands(program: Command): void {
   });
 
   for (const [name, active] of [['activate', true], ['deactivate', false]] as const) {
-    withCommonOptions(
+    withStoreOptions(
       program
         .command(name)
         .description(active ? 'allow a user to log in again' : 'stop a user from logging in and refreshing (use `revoke --all` to end sessions for good)')

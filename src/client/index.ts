@@ -128,11 +128,17 @@ async function wireBody(response: Response): Promise<{ code?: unknown; detail?: 
 }
 
 /**
+ * 401 codes worth one refresh: an expired or invalid access token, and `password_changed` (after a
+ * logout-all or password change elsewhere the refresh fails too, which ends the session cleanly).
+ */
+const REFRESH_CODES: ReadonlySet<string> = new Set(['token_not_valid', 'password_changed']);
+
+/**
  * Creates a client for one tokenpair API.
  *
- * Single-flight: every request that gets 401 `token_not_valid` waits for one shared refresh, then
- * is retried once with the new token; a retry's 401 is returned as is. A 401 with any other code
- * (`not_authenticated`, `user_inactive` …) is returned without a refresh. When the refresh endpoint
+ * Single-flight: every request that gets 401 `token_not_valid` (or `password_changed`) waits for one
+ * shared refresh, then is retried once with the new token; a retry's 401 is returned as is. A 401
+ * with any other code (`not_authenticated`, `user_inactive` …) is returned without a refresh. When the refresh endpoint
  * answers 400 or 401 the tokens are cleared, `onSessionExpired` is called once, and the waiting
  * requests get their original 401 responses. Other refresh failures (network, 5xx, 429) keep the
  * session and also hand back the original responses. With the cookie transport a refresh refused as
@@ -303,7 +309,7 @@ export function createClient(options: ClientOptions): TokenpairClient {
       token = await refresh().catch(() => storage.get('access'));
     }
     const response = await attempt(token);
-    if (token === null || refreshedFirst || response.status !== 401 || (await wireBody(response))?.code !== 'token_not_valid') return response;
+    if (token === null || refreshedFirst || response.status !== 401 || !REFRESH_CODES.has(String((await wireBody(response))?.code))) return response;
     const next = await renewAfter(token);
     if (next === null) return response;
     await response.body?.cancel();

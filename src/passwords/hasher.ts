@@ -4,6 +4,7 @@
  * on how many hash operations run at once (SECURITY.md S13, S14, S16).
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { TokenPairError } from '../errors.js';
 import {
@@ -95,7 +96,13 @@ export interface PasswordHasherOptions {
   timeCost?: number;
   /** argon2id lanes. Default 1. */
   parallelism?: number;
-  /** Hash operations running at once; each holds `memoryCost` KiB. Default 4 (libuv's thread pool size). */
+  /**
+   * Hash operations running at once; each holds `memoryCost` KiB and keeps a CPU busy. Default: one
+   * CPU fewer than the machine has, at least 1 and at most 4 (libuv's thread pool size). The CPU left
+   * over is the event loop's: with a hash per CPU, every other request waits for the scheduler
+   * behind the hashes (bench/README.md, http-loop: p99 21 ms with 4 on 2 CPUs, 4.6 ms with 1, at
+   * the same login rate).
+   */
   maxConcurrent?: number;
   /** Operations allowed to wait for a slot; more are refused with `HasherBusyError`. Default 1000. */
   maxQueue?: number;
@@ -183,10 +190,15 @@ export function createPasswordHasher(options: PasswordHasherOptions = {}): Passw
   };
 }
 
+/** One CPU fewer than the machine has (the event loop's), at least 1, at most libuv's 4 pool threads. */
+function defaultConcurrency(): number {
+  return Math.min(4, Math.max(1, availableParallelism() - 1));
+}
+
 /** The semaphore as a function, turning its queue-full rejection into `HasherBusyError`. */
 function createGate(options: PasswordHasherOptions) {
   const semaphore = new Semaphore(
-    integerOption('maxConcurrent', options.maxConcurrent ?? 4, 1, 1024),
+    integerOption('maxConcurrent', options.maxConcurrent ?? defaultConcurrency(), 1, 1024),
     integerOption('maxQueue', options.maxQueue ?? 1000, 0, 1_000_000),
   );
   const gate = <T>(task: () => Promise<T>): Promise<T> =>

@@ -1,14 +1,15 @@
 /**
  * The standalone server as a Fastify instance: every WIRE.md endpoint (through the Fastify adapter),
- * `GET /api/me/`, health and readiness probes and the OpenAPI document. Building it does not
- * listen, so tests can `listen({ port: 0 })`; `close()` drains in-flight requests, then closes the
- * store.
+ * `GET /api/me/`, health and readiness probes, the OpenAPI document and the demo page at `/`.
+ * Building it does not listen, so tests can `listen({ port: 0 })`; `close()` drains in-flight
+ * requests, then closes the store.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { type AuthenticatedFastifyRequest, fastifyRequireAuth, tokenpairFastify } from '../adapters/fastify.js';
 import { WIRE_ERRORS } from '../errors.js';
 import { DEFAULT_PATHS, type HandlerOptions } from '../http/handler.js';
 import type { AuthService } from '../service/auth-service.js';
+import { registerDemo } from './demo/routes.js';
 import { openApiDocument } from './openapi.js';
 import { packageVersion } from './version.js';
 
@@ -25,6 +26,14 @@ export interface ServerOptions {
   handler?: Omit<HandlerOptions, 'onError'>;
   /** `false` for no logs; by default JSON lines at `info` on stdout. */
   logger?: false | { level?: string; destination?: LogDestination };
+  /** Serve the demo page at `/` (on by default; `tokenpair serve --no-demo` or `TOKENPAIR_DEMO=false`). */
+  demo?: boolean;
+  /**
+   * The proxies whose `X-Forwarded-For` is believed: comma-separated addresses or CIDR ranges
+   * (Fastify's `trustProxy`). Unset: the client address is the TCP peer's. The address feeds the
+   * per-address login throttle and the sessions list, so never trust a proxy you do not run.
+   */
+  trustProxy?: string;
 }
 
 export const ME_PATH = '/api/me/';
@@ -73,6 +82,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   }
   const app = Fastify({
     logger: loggerOptions(options.logger),
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     // Requests that arrive while closing get 503; idle keep-alive connections are closed at once.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -84,8 +94,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook, not an async one: it runs on every response, and a promise per response costs
+  // more than the check itself.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   app.register(tokenpairFastify, {
@@ -113,6 +126,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const document = openApiDocument({ paths, settings: service.settings, mePath: ME_PATH, version: packageVersion() });
   app.get('/openapi.json', async () => document);
+
+  if (options.demo !== false) {
+    const { obtain, refresh, logout, logoutAll, sessions } = paths;
+    if (obtain === null || refresh === null || logout === null) {
+      app.log.warn('demo page off: it needs the obtain, refresh and logout endpoints');
+    } else {
+      registerDemo(app, {
+        transport: service.settings.refreshTransport,
+        paths: { obtain, refresh, logout, logoutAll, sessions },
+        mePath: ME_PATH,
+        usernameField: service.settings.usernameField,
+        authHeaderName: service.settings.authHeaderName,
+        authHeaderType: service.settings.authHeaderTypes[0] ?? 'Bearer',
+      });
+    }
+  }
 
   app.setNotFoundHandler((_request, reply) => {
     const { detail, code, status } = WIRE_ERRORS.not_found;

@@ -28,7 +28,7 @@ export const SERVER_DEFAULTS: Readonly<SettingsInput> = Object.freeze({
 });
 
 /** `TOKENPAIR_` variables that configure the server itself rather than a setting. */
-export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_LOG_LEVEL'] as const;
+export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_LOG_LEVEL', 'TOKENPAIR_DEMO', 'TOKENPAIR_TRUST_PROXY'] as const;
 
 /** How an environment variable's text becomes a setting's value. */
 type EnvKind =
@@ -167,9 +167,6 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       input[name] = value;
       sources.set(name, source);
     }
-  }
-  if (env.TOKENPAIR_DATABASE_URL) {
-    throw new ConfigurationError('TOKENPAIR_DATABASE_URL', 'is not supported yet: the standalone server stores its data in SQLite under --data-dir (PostgreSQL support is planned); unset it');
   }
   for (const variable of Object.keys(env).sort()) {
     if (!variable.startsWith('TOKENPAIR_') || (SERVER_VARIABLES as readonly string[]).includes(variable)) continue;
