@@ -9,20 +9,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PostgresStore, migratePostgres } from '../src/store/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
+import { type ChildMessage, exited, shuffled, startStoreChild } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, storeContract, successorOf, tokenRecord } from './helpers/store-contract.js';
 import { databaseName, databaseUrl, pgSuite, query, testDatabases } from './helpers/postgres.js';
 
-// This file runs compiled, from build-<pid>/test/: the compiled store is beside it in
-// build-<pid>/src/, the (plain .mjs) child fixture stays in the source tree's test/fixtures/.
-const STORE_MODULE = fileURLToPath(new URL('../src/store/postgres.js', import.meta.url));
-const CHILD = fileURLToPath(new URL('../../test/fixtures/pg-store-child.mjs', import.meta.url));
 
 const TABLES = 'users, token_families, issued_tokens, login_failures';
 
@@ -141,7 +136,7 @@ describe('PostgresStore', pgSuite, () => {
       await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
       await setup.close();
 
-      const children = [startChild(url), startChild(url)];
+      const children = [startStoreChild('postgres', url), startStoreChild('postgres', url)];
       try {
         await Promise.all(children.map((c) => c.next('ready')));
         // Each process works through the tokens in its own random order, 4 at a time, so that their
@@ -253,7 +248,7 @@ describe('PostgresStore', pgSuite, () => {
         ops.push({ kind: 'blacklist', jti: known[i + 1]! });
         ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
       }
-      const { child, next, messages } = startChild(url);
+      const { child, next, messages } = startStoreChild('postgres', url);
       await next('ready');
       const acked = new Promise<void>((resolve, reject) => {
         child.on('message', (m: ChildMessage) => {
@@ -542,49 +537,3 @@ describe('PostgresStore', pgSuite, () => {
 
 // ---- child processes --------------------------------------------------------------------------------
 
-type ChildMessage = { type: string; [key: string]: unknown };
-
-function startChild(url: string): { child: ChildProcess; next: (type: string) => Promise<ChildMessage>; messages: ChildMessage[] } {
-  const child = fork(CHILD, [STORE_MODULE, url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const messages: ChildMessage[] = [];
-  const waiting: Array<{ type: string; resolve: (m: ChildMessage) => void; reject: (e: Error) => void }> = [];
-  child.on('message', (m: ChildMessage) => {
-    messages.push(m);
-    if (m.type === 'error') for (const w of waiting.splice(0)) w.reject(new Error(`child failed: ${String(m.message)}`));
-    for (let i = 0; i < waiting.length; i++) {
-      if (waiting[i]!.type === m.type) {
-        waiting.splice(i, 1)[0]!.resolve(m);
-        break;
-      }
-    }
-  });
-  child.on('exit', (code, signal) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`child exited (${code ?? signal}) while we waited for "${w.type}"`));
-  });
-  const next = (type: string) =>
-    new Promise<ChildMessage>((resolve, reject) => {
-      const seen = messages.find((m) => m.type === type);
-      if (seen) {
-        messages.splice(messages.indexOf(seen), 1);
-        resolve(seen);
-      } else {
-        waiting.push({ type, resolve: (m) => (messages.splice(messages.indexOf(m), 1), resolve(m)), reject });
-      }
-    });
-  return { child, next, messages };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
-    else child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-
-function shuffled<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}

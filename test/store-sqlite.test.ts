@@ -5,21 +5,16 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteStore, WORKER_FOR_TESTS, migrateSqlite } from '../src/store/sqlite.js';
 import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
+import { type ChildMessage, exited, shuffled, startStoreChild } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, successorOf, tokenRecord } from './helpers/store-contract.js';
 
-// This file runs compiled, from build-<pid>/test/: the compiled store is beside it in
-// build-<pid>/src/, the (plain .mjs) child fixture stays in the source tree's test/fixtures/.
-const STORE_MODULE = fileURLToPath(new URL('../src/store/sqlite.js', import.meta.url));
-const CHILD = fileURLToPath(new URL('../../test/fixtures/sqlite-store-child.mjs', import.meta.url));
 
 const dirs: string[] = [];
 after(() => {
@@ -35,52 +30,6 @@ function tempFile(): string {
 /** The record the child fixture builds for a jti (family `fam-<jti>`, user 7). */
 const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
 
-type ChildMessage = { type: string; [key: string]: unknown };
-
-function startChild(file: string): { child: ChildProcess; next: (type: string) => Promise<ChildMessage>; messages: ChildMessage[] } {
-  const child = fork(CHILD, [STORE_MODULE, file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const messages: ChildMessage[] = [];
-  const waiting: Array<{ type: string; resolve: (m: ChildMessage) => void; reject: (e: Error) => void }> = [];
-  child.on('message', (m: ChildMessage) => {
-    messages.push(m);
-    if (m.type === 'error') for (const w of waiting.splice(0)) w.reject(new Error(`child failed: ${String(m.message)}`));
-    for (let i = 0; i < waiting.length; i++) {
-      if (waiting[i]!.type === m.type) {
-        waiting.splice(i, 1)[0]!.resolve(m);
-        break;
-      }
-    }
-  });
-  child.on('exit', (code, signal) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`child exited (${code ?? signal}) while we waited for "${w.type}"`));
-  });
-  const next = (type: string) =>
-    new Promise<ChildMessage>((resolve, reject) => {
-      const seen = messages.find((m) => m.type === type);
-      if (seen) {
-        messages.splice(messages.indexOf(seen), 1);
-        resolve(seen);
-      } else {
-        waiting.push({ type, resolve: (m) => (messages.splice(messages.indexOf(m), 1), resolve(m)), reject });
-      }
-    });
-  return { child, next, messages };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
-    else child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-
-function shuffled<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
 
 describe('SqliteStore across processes (R1)', () => {
   it('two processes consuming the same 100 tokens concurrently: each token is consumed exactly once', { timeout: 60_000 }, async () => {
@@ -90,7 +39,7 @@ describe('SqliteStore across processes (R1)', () => {
     await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
     await setup.close();
 
-    const children = [startChild(file), startChild(file)];
+    const children = [startStoreChild('sqlite', file), startStoreChild('sqlite', file)];
     try {
       await Promise.all(children.map((c) => c.next('ready')));
       // Each process works through the tokens in its own random order, 4 at a time, so that their
@@ -168,7 +117,7 @@ describe('SqliteStore durability (R2)', () => {
       ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
     }
 
-    const { child, next, messages } = startChild(file);
+    const { child, next, messages } = startStoreChild('sqlite', file);
     await next('ready');
     const acked = new Promise<void>((resolve, reject) => {
       child.on('message', (m: ChildMessage) => {
