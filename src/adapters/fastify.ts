@@ -102,14 +102,37 @@ export async function tokenpairFastify(app: FastifyInstance, options: TokenpairF
  * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, handler);
  */
 export function fastifyRequireAuth(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
-  const name = service.settings.authHeaderName.toLowerCase();
+  const authenticate = fastifyAuthenticator(service);
   return async function tokenpairRequireAuth(request, reply) {
+    const user = await authenticate(request, reply);
+    if (user === undefined) return reply;
+    (request as AuthenticatedFastifyRequest).user = user;
+    return undefined;
+  };
+}
+
+/**
+ * The bearer check for use inside a route handler (one hook stage less than `fastifyRequireAuth`):
+ * the `Principal`, or `undefined` after WIRE.md's 401 has been sent on `reply`.
+ *
+ * @example
+ * const authenticate = fastifyAuthenticator(service);
+ * app.get('/api/me/', async (request, reply) => {
+ *   const user = await authenticate(request, reply);
+ *   return user && { id: user.id };
+ * });
+ */
+export function fastifyAuthenticator(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<Principal | undefined> {
+  const name = service.settings.authHeaderName.toLowerCase();
+  return async function tokenpairAuthenticate(request, reply) {
     // Only the one header is read: no copy of every header per request. Node joins repeated headers
     // into one string (set-cookie aside), as `nodeHeaders` does.
     const value = request.headers[name];
     const result = await authenticateRequest(service, { [name]: Array.isArray(value) ? value.join(', ') : value });
-    if ('status' in result) return send(reply, result);
-    (request as AuthenticatedFastifyRequest).user = result;
-    return undefined;
+    if ('status' in result) {
+      send(reply, result);
+      return undefined;
+    }
+    return result;
   };
 }
