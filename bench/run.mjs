@@ -16,6 +16,12 @@ import { join } from 'node:path';
 const BENCHMARKS = {
   jws: 'jws.mjs',
   store: 'store.mjs',
+  'http-route': 'http-route.mjs',
+  'http-me': 'http-me.mjs',
+  'http-refresh': 'http-refresh.mjs',
+  'http-loop': 'http-loop.mjs',
+  'http-memory': 'http-memory.mjs',
+  'http-postgres': 'http-postgres.mjs',
 };
 
 const here = new URL('.', import.meta.url).pathname;
