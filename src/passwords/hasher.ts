@@ -98,10 +98,9 @@ export interface PasswordHasherOptions {
   parallelism?: number;
   /**
    * Hash operations running at once; each holds `memoryCost` KiB and keeps a CPU busy. Default: one
-   * CPU fewer than the machine has, at least 1 and at most 4 (libuv's thread pool size). The CPU left
-   * over is the event loop's: with a hash per CPU, every other request waits for the scheduler
-   * behind the hashes (bench/README.md, http-loop: p99 21 ms with 4 on 2 CPUs, 4.6 ms with 1, at
-   * the same login rate).
+   * CPU fewer than the machine has, at least 1, at most 4 (libuv's thread pool size). The CPU left
+   * over is the event loop's: with a hash on every CPU, every other request waits for the scheduler
+   * (bench/README.md, http-loop).
    */
   maxConcurrent?: number;
   /** Operations allowed to wait for a slot; more are refused with `HasherBusyError`. Default 1000. */

@@ -35,7 +35,7 @@ export interface Principal {
   claims: Readonly<Claims>;
   /** The stored user when `userLookup` is on; `null` when stateless. */
   record: UserRecord | null;
-  /** `tokenUserClass`'s (or `TokenUser`'s) view when stateless, made on first read. */
+  /** `tokenUserClass`'s (or `TokenUser`'s) view when stateless. */
   readonly tokenUser: unknown;
 }
 
@@ -361,19 +361,7 @@ export class AuthService {
     if (id === undefined) throw new TokenError('token_no_user_id');
     if (!this.settings.userLookup) {
       const username = token.get(this.settings.usernameField);
-      const tokens = this.tokens;
-      let view: { value: unknown } | undefined;
-      return {
-        id,
-        username: typeof username === 'string' ? username : '',
-        claims: token.payload,
-        record: null,
-        // Made on first read: most routes never look at it, and it copies every claim.
-        get tokenUser() {
-          view ??= { value: tokens.tokenUser(token) };
-          return view.value;
-        },
-      };
+      return { id, username: typeof username === 'string' ? username : '', claims: token.payload, record: null, tokenUser: this.tokens.tokenUser(token) };
     }
     const user = await guarded(this.users.findById(id));
     if (!user) throw new TokenPairError('user_not_found');
