@@ -14,15 +14,13 @@ import pg from 'pg';
 import { PostgresStore, migratePostgres } from '../src/store/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
-import { type ChildMessage, exited, shuffled, startStoreChild } from './helpers/store-child.js';
+import { acknowledgedWritesSurviveKill, childRecord, exited, shuffled, startStoreChild } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, storeContract, successorOf, tokenRecord } from './helpers/store-contract.js';
 import { databaseName, databaseUrl, pgSuite, query, testDatabases } from './helpers/postgres.js';
 
 
 const TABLES = 'users, token_families, issued_tokens, login_failures';
 
-/** The record the child fixture builds for a jti (family `fam-<jti>`, user 7). */
-const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -235,49 +233,7 @@ describe('PostgresStore', pgSuite, () => {
 
     it('every acknowledged consume and blacklist is committed when the process is killed right after (kill -9)', { timeout: 60_000 }, async () => {
       const url = await db.another();
-      const now = T + 100;
-      const known = Array.from({ length: 3000 }, (_, i) => `dur-${i}`);
-      const setup = await PostgresStore.open(url);
-      await Promise.all(known.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
-      await setup.close();
-
-      // Interleaved: consume a known token (with a successor), blacklist a known one, blacklist a never-seen one.
-      const ops: Array<{ kind: 'consume' | 'blacklist'; jti: string; successor?: string }> = [];
-      for (let i = 0; i < known.length; i += 2) {
-        ops.push({ kind: 'consume', jti: known[i]!, successor: `${known[i]}-next` });
-        ops.push({ kind: 'blacklist', jti: known[i + 1]! });
-        ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
-      }
-      const { child, next, messages } = startStoreChild('postgres', url);
-      await next('ready');
-      const acked = new Promise<void>((resolve, reject) => {
-        child.on('message', (m: ChildMessage) => {
-          if (m.type === 'stream-done') reject(new Error('the child finished before it was killed: make the stream longer'));
-          if (messages.filter((x) => x.type === 'ack').length >= 300) resolve();
-        });
-      });
-      child.send({ type: 'stream', ops, inFlight: 8, now });
-      await acked;
-      child.kill('SIGKILL');
-      assert.equal((await exited(child)).signal, 'SIGKILL');
-
-      const acks = messages.filter((m) => m.type === 'ack') as Array<ChildMessage & { kind: string; jti: string; successor?: string; status: string }>;
-      assert.ok(acks.length >= 300 && acks.length < ops.length, `${acks.length} acknowledgements`);
-      const check = await PostgresStore.open(url);
-      try {
-        for (const ack of acks) {
-          if (ack.kind === 'consume') {
-            assert.equal(ack.status, 'consumed');
-            assert.equal(await check.status(ack.jti, now), 'used', `acknowledged consume of ${ack.jti} was lost`);
-            assert.equal(await check.status(ack.successor!, now), 'active', `acknowledged successor ${ack.successor} was lost`);
-          } else {
-            assert.equal(ack.status, 'blacklisted');
-            assert.equal(await check.status(ack.jti, now), 'revoked', `acknowledged blacklist of ${ack.jti} was lost`);
-          }
-        }
-      } finally {
-        await check.close();
-      }
+      await acknowledgedWritesSurviveKill('postgres', url, { known: 3000, minAcks: 300, inFlight: 8, open: () => PostgresStore.open(url) });
     });
   });
 

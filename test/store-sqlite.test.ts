@@ -12,9 +12,8 @@ import Database from 'better-sqlite3';
 import { SqliteStore, WORKER_FOR_TESTS, migrateSqlite } from '../src/store/sqlite.js';
 import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
-import { type ChildMessage, exited, shuffled, startStoreChild } from './helpers/store-child.js';
+import { acknowledgedWritesSurviveKill, childRecord, exited, shuffled, startStoreChild } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, successorOf, tokenRecord } from './helpers/store-contract.js';
-
 
 const dirs: string[] = [];
 after(() => {
@@ -27,8 +26,6 @@ function tempFile(): string {
   return join(dir, 'tokenpair.sqlite3');
 }
 
-/** The record the child fixture builds for a jti (family `fam-<jti>`, user 7). */
-const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
 
 
 describe('SqliteStore across processes (R1)', () => {
@@ -103,56 +100,8 @@ describe('SqliteStore across processes (R1)', () => {
 describe('SqliteStore durability (R2)', () => {
   it('every acknowledged consume and blacklist survives kill -9 of the process right after', { timeout: 60_000 }, async () => {
     const file = tempFile();
-    const now = T + 100;
-    const known = Array.from({ length: 4000 }, (_, i) => `dur-${i}`);
-    const setup = await SqliteStore.open(file);
-    await Promise.all(known.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
-    await setup.close();
-
-    // Interleaved: consume a known token (with a successor), blacklist a known one, blacklist a never-seen one.
-    const ops: Array<{ kind: 'consume' | 'blacklist'; jti: string; successor?: string }> = [];
-    for (let i = 0; i < known.length; i += 2) {
-      ops.push({ kind: 'consume', jti: known[i]!, successor: `${known[i]}-next` });
-      ops.push({ kind: 'blacklist', jti: known[i + 1]! });
-      ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
-    }
-
-    const { child, next, messages } = startStoreChild('sqlite', file);
-    await next('ready');
-    const acked = new Promise<void>((resolve, reject) => {
-      child.on('message', (m: ChildMessage) => {
-        if (m.type === 'stream-done') reject(new Error('the child finished before it was killed: make the stream longer'));
-        if (messages.filter((x) => x.type === 'ack').length >= 400) resolve();
-      });
-    });
-    child.send({ type: 'stream', ops, inFlight: 16, now });
-    await acked;
-    child.kill('SIGKILL');
-    const { signal } = await exited(child);
-    assert.equal(signal, 'SIGKILL');
-
-    const acks = messages.filter((m) => m.type === 'ack') as Array<ChildMessage & { kind: string; jti: string; successor?: string; status: string }>;
-    assert.ok(acks.length >= 400 && acks.length < ops.length, `${acks.length} acknowledgements`);
-    const check = await SqliteStore.open(file);
-    try {
-      let consumes = 0;
-      let blacklists = 0;
-      for (const ack of acks) {
-        if (ack.kind === 'consume') {
-          assert.equal(ack.status, 'consumed');
-          assert.equal(await check.status(ack.jti, now), 'used', `acknowledged consume of ${ack.jti} was lost`);
-          assert.equal(await check.status(ack.successor!, now), 'active', `acknowledged successor ${ack.successor} was lost`);
-          consumes++;
-        } else {
-          assert.equal(ack.status, 'blacklisted');
-          assert.equal(await check.status(ack.jti, now), 'revoked', `acknowledged blacklist of ${ack.jti} was lost`);
-          blacklists++;
-        }
-      }
-      assert.ok(consumes > 50 && blacklists > 50, `${consumes} consumes, ${blacklists} blacklists checked`);
-    } finally {
-      await check.close();
-    }
+    const { consumes, blacklists } = await acknowledgedWritesSurviveKill('sqlite', file, { known: 4000, minAcks: 400, inFlight: 16, open: () => SqliteStore.open(file) });
+    assert.ok(consumes > 50 && blacklists > 50, `${consumes} consumes, ${blacklists} blacklists checked`);
     const db = new Database(file, { readonly: true });
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');

@@ -1,6 +1,9 @@
 /** Store child processes for the cross-process tests (test/fixtures/store-child.mjs). */
+import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { TokenStore } from '../../src/store/types.js';
+import { NO_CLIENT, T, tokenRecord } from './store-contract.js';
 
 const CHILD = fileURLToPath(new URL('../../../test/fixtures/store-child.mjs', import.meta.url));
 
@@ -51,4 +54,68 @@ export function shuffled<T>(items: T[]): T[] {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
+}
+
+/** The record the child fixture builds for a jti (family `fam-<jti>`, user 7). */
+export const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
+
+/**
+ * R2, durable before acknowledge: a child streams consumes (with successors), blacklists of known
+ * tokens and blacklists of never-seen ones, and is killed with SIGKILL once `minAcks` were
+ * acknowledged; then every acknowledged write must be found in the store. Returns how many of each
+ * were checked.
+ */
+export async function acknowledgedWritesSurviveKill(
+  kind: 'sqlite' | 'postgres',
+  target: string,
+  options: { known: number; minAcks: number; inFlight: number; open: () => Promise<TokenStore> },
+): Promise<{ consumes: number; blacklists: number }> {
+  const now = T + 100;
+  const known = Array.from({ length: options.known }, (_, i) => `dur-${i}`);
+  const setup = await options.open();
+  await Promise.all(known.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
+  await setup.close();
+
+  // Interleaved: consume a known token (with a successor), blacklist a known one, blacklist a never-seen one.
+  const ops: Array<{ kind: 'consume' | 'blacklist'; jti: string; successor?: string }> = [];
+  for (let i = 0; i < known.length; i += 2) {
+    ops.push({ kind: 'consume', jti: known[i]!, successor: `${known[i]}-next` });
+    ops.push({ kind: 'blacklist', jti: known[i + 1]! });
+    ops.push({ kind: 'blacklist', jti: `unseen-${i}` });
+  }
+  const { child, next, messages } = startStoreChild(kind, target);
+  await next('ready');
+  const acked = new Promise<void>((resolve, reject) => {
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'stream-done') reject(new Error('the child finished before it was killed: make the stream longer'));
+      if (messages.filter((x) => x.type === 'ack').length >= options.minAcks) resolve();
+    });
+  });
+  child.send({ type: 'stream', ops, inFlight: options.inFlight, now });
+  await acked;
+  child.kill('SIGKILL');
+  assert.equal((await exited(child)).signal, 'SIGKILL');
+
+  const acks = messages.filter((m) => m.type === 'ack') as Array<ChildMessage & { kind: string; jti: string; successor?: string; status: string }>;
+  assert.ok(acks.length >= options.minAcks && acks.length < ops.length, `${acks.length} acknowledgements`);
+  const check = await options.open();
+  let consumes = 0;
+  let blacklists = 0;
+  try {
+    for (const ack of acks) {
+      if (ack.kind === 'consume') {
+        assert.equal(ack.status, 'consumed');
+        assert.equal(await check.status(ack.jti, now), 'used', `acknowledged consume of ${ack.jti} was lost`);
+        assert.equal(await check.status(ack.successor!, now), 'active', `acknowledged successor ${ack.successor} was lost`);
+        consumes++;
+      } else {
+        assert.equal(ack.status, 'blacklisted');
+        assert.equal(await check.status(ack.jti, now), 'revoked', `acknowledged blacklist of ${ack.jti} was lost`);
+        blacklists++;
+      }
+    }
+  } finally {
+    await check.close();
+  }
+  return { consumes, blacklists };
 }
