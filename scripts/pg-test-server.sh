@@ -3,7 +3,7 @@
 # 127.0.0.1 only, trust authentication, fsync and synchronous_commit on (what production runs).
 #
 #   scripts/pg-test-server.sh start   starts it (or finds it running) and prints its URL on stdout,
-#                                     e.g. postgres://postgres@127.0.0.1:54329/postgres
+#                                     e.g. postgres://postgres@127.0.0.1:25432/postgres
 #   scripts/pg-test-server.sh stop    stops it and deletes its folder
 #   scripts/pg-test-server.sh url     prints the URL of the running server
 #   scripts/pg-test-server.sh bin     prints the folder of the PostgreSQL programs (fails if none)
@@ -11,14 +11,16 @@
 # Then: TOKENPAIR_TEST_DATABASE_URL=$(scripts/pg-test-server.sh start) npm test
 #
 # Environment: TOKENPAIR_PG_DIR (the cluster's folder, default /tmp/tokenpair-pg-test),
-# TOKENPAIR_PG_PORT (the first port tried, default 54329), PG_BIN (the folder of initdb and pg_ctl).
+# TOKENPAIR_PG_PORT (the first port tried, default 25432: below Linux's ephemeral range, where an
+# outgoing connection's local port can take a port that looked free), PG_BIN (the folder of initdb
+# and pg_ctl).
 # The programs come from Debian's packages (/usr/lib/postgresql/<version>/bin, `apt-get install
 # postgresql`) or from PATH. initdb refuses to run as root, so as root the server runs as the
 # `postgres` user that Debian's package creates.
 set -euo pipefail
 
 DIR=${TOKENPAIR_PG_DIR:-/tmp/tokenpair-pg-test}
-FIRST_PORT=${TOKENPAIR_PG_PORT:-54329}
+FIRST_PORT=${TOKENPAIR_PG_PORT:-25432}
 DATA="$DIR/data"
 
 say() { echo "pg-test-server: $*" >&2; }
@@ -56,6 +58,19 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# The first port from $1 on that nothing listens on (at most 100 further).
+free_port() {
+  local port=$1
+  while port_in_use "$port"; do
+    port=$((port + 1))
+    if ((port > $1 + 100)); then
+      say "no free port in $1..$(($1 + 100))"
+      exit 1
+    fi
+  done
+  echo "$port"
+}
+
 running() {
   [[ -f "$DATA/PG_VERSION" ]] && as_owner "$BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1
 }
@@ -76,14 +91,8 @@ start() {
   [[ $(id -u) -eq 0 ]] && chown postgres: "$DIR"
   chmod 700 "$DIR"
 
-  local port=$FIRST_PORT
-  while port_in_use "$port"; do
-    port=$((port + 1))
-    if ((port > FIRST_PORT + 100)); then
-      say "no free port in $FIRST_PORT..$((FIRST_PORT + 100))"
-      exit 1
-    fi
-  done
+  local port
+  port=$(free_port "$FIRST_PORT")
 
   # --no-sync: nothing in a new cluster is worth an fsync; the server itself runs with fsync on.
   as_owner "$BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$DIR/initdb.log" 2>&1 || {
@@ -95,7 +104,6 @@ start() {
 
 # scripts/pg-test-server.sh
 listen_addresses = '127.0.0.1'
-port = $port
 unix_socket_directories = '$DIR'
 fsync = on
 synchronous_commit = on
@@ -107,11 +115,23 @@ EOF
 local all all trust
 host  all all 127.0.0.1/32 trust
 EOF
-  as_owner "$BIN/pg_ctl" start -D "$DATA" -l "$DIR/postgres.log" -w -t 60 >/dev/null || {
+  # The port is given at start (not in postgresql.conf) so that a port taken between the check and
+  # the bind is simply retried with the next free one.
+  local attempt started=""
+  for attempt in 1 2 3 4 5; do
+    if as_owner "$BIN/pg_ctl" start -D "$DATA" -l "$DIR/postgres.log" -w -t 60 -o "-p $port" >/dev/null; then
+      started=1
+      break
+    fi
+    grep -q "Address already in use" "$DIR/postgres.log" 2>/dev/null || break
+    say "port $port was taken meanwhile (attempt $attempt); trying the next free one"
+    port=$(free_port $((port + 1)))
+  done
+  if [[ -z $started ]]; then
     tail -n 30 "$DIR/postgres.log" >&2 || true
     say "the server did not start"
     exit 1
-  }
+  fi
   local url="postgres://postgres@127.0.0.1:$port/postgres"
   echo "$url" >"$DIR/url"
   say "PostgreSQL $("$BIN/pg_ctl" --version | awk '{print $3}') running on 127.0.0.1:$port (data in $DATA); stop it with: $0 stop"
