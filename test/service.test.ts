@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthService, MemoryStore } from '../src/index.js';
+import { AuthService, InvalidTokenForAnyType, MemoryStore } from '../src/index.js';
 import { HS_SECRET } from './helpers/keys.js';
 
 describe('AuthService.authenticate, stateless (userLookup: false)', () => {
@@ -27,5 +27,26 @@ describe('AuthService.authenticate, stateless (userLookup: false)', () => {
     for (const [header, code] of [['Bearer', 'bad_authorization_header'], [`Bearer ${token} x`, 'bad_authorization_header'], [`Token ${token}`, 'not_authenticated'], ['', 'not_authenticated']] as const) {
       await assert.rejects(service.authenticate(header), (e: { code?: string }) => e.code === code, header.slice(0, 12));
     }
+  });
+});
+
+describe('AuthService.authenticate with sliding tokens accepted (authTokenClasses: access, sliding)', () => {
+  it('refuses a revoked or spent sliding token: the last class tried does not leave it behind as the answer', async () => {
+    const store = new MemoryStore({ warn: false });
+    const carol = await store.createUser({ username: 'carol', passwordHash: 'x', isActive: true });
+    const service = new AuthService({ settings: { signingKey: HS_SECRET, authTokenClasses: ['access', 'sliding'] }, userStore: store, tokenStore: store });
+    const sliding = await service.tokens.issueSliding(carol as never);
+    const now = Math.floor(Date.now() / 1000);
+    await store.startFamily({ jti: sliding.jti, userId: carol.id, familyId: 'a'.repeat(32), tokenType: 'sliding', issuedAt: now, expiresAt: sliding.exp }, { userAgent: null, address: null }, null);
+    assert.equal((await service.authenticate(`Bearer ${sliding.toString()}`)).id, carol.id);
+    await store.revokeFamilyOf(sliding.jti, 'logout', now);
+    await assert.rejects(service.authenticate(`Bearer ${sliding.toString()}`), (error: InvalidTokenForAnyType) => {
+      assert.equal(error.code, 'token_not_valid');
+      assert.deepEqual(error.messages, [
+        { token_class: 'AccessToken', token_type: 'access', message: 'Token has wrong type' },
+        { token_class: 'SlidingToken', token_type: 'sliding', message: 'Token is blacklisted' },
+      ]);
+      return true;
+    });
   });
 });

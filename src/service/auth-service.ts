@@ -348,8 +348,11 @@ export class AuthService {
     for (const type of this.settings.authTokenClasses) {
       const tokenClass = this.tokens.classFor(type);
       try {
-        token = this.#verifiesSync ? tokenClass.verifySync(raw) : await tokenClass.verify(raw);
-        if (type !== 'access') await this.#checkNotRevoked(token.jti);
+        const verified = this.#verifiesSync ? tokenClass.verifySync(raw) : await tokenClass.verify(raw);
+        if (type !== 'access') await this.#checkNotRevoked(verified.jti);
+        // Only a token that passed every check of its class is the answer: a revoked sliding token
+        // must not stay behind as the result when the next class refuses it too.
+        token = verified;
         break;
       } catch (error) {
         if (!(error instanceof TokenError)) throw error;
