@@ -35,12 +35,13 @@ const TITLE = 'HTTP: protected GET /api/me/ (HS256 bearer)';
 const options = parseOptions(TITLE, {
   rounds: 5,
   duration: 5,
-  defaults: { connections: 50, warmup: 2, judge: 'cpu', logging: false, compareDist: null },
+  defaults: { connections: 50, warmup: 2, judge: 'cpu', logging: false, compareDist: null, sameProcess: false },
   quick: { rounds: 2, duration: 1, warmup: 1 },
   extra: {
     '--connections': ['connections', 'int', 'concurrent keep-alive connections'],
     '--logging': ['logging', 'flag', 'also measure the stateless server with its default info logging'],
     '--compare-dist': ['compareDist', 'text', 'also measure the tokenpair cases on the build in DIR (e.g. of the previous commit), in the same rounds'],
+    '--same-process': ['sameProcess', 'flag', 'keep one server process per case for all rounds (default: a fresh process per case and round)'],
   },
 });
 await loadDist();
@@ -71,29 +72,35 @@ if (options.logging) {
   cases.push({ name: 'tokenpair buildServer, stateless, info logging', config: { kind: 'tokenpair', secret, userLookup: false, logger: 'info' }, note: 'the server default; lines formatted, then dropped' });
 }
 
-watchdog(60 + cases.length * (options.warmup + 5 + options.rounds * (options.duration + 3)), TITLE);
+const perRound = !options.sameProcess;
+watchdog(60 + cases.length * (options.warmup + 5 + options.rounds * (options.duration + 3 + (perRound ? options.warmup + 5 : 0))), TITLE);
 
-process.stderr.write(`${TITLE}: starting ${cases.length} servers`);
-for (const c of cases) c.server = await startServer(c.name, c.config, options);
+// The floor verifies a token of the stateless tokenpair server (same secret, same claims, same
+// length): taken from one login on a server started for that alone.
+let floorToken;
+try {
+  const source = await startServer('token source', cases[1].config, options);
+  floorToken = (await login(source)).access;
+  await source.close();
+} catch (error) {
+  fail(error.message);
+}
 
 // Self-checks: each tokenpair server answers its own login's access token with the user, and
-// refuses the same token with one signature character changed; the floor too (it is given the
-// stateless server's token: same secret, same claims). A benchmark of 401s would be worthless.
-try {
-  const stateless = cases[1];
-  for (const c of cases) {
-    c.token = c.config.kind === 'floor' ? null : (await login(c.server)).access;
-  }
-  cases[0].token = stateless.token;
-  for (const c of cases) {
+// refuses the same token with one signature character changed; the floor too. A benchmark of 401s
+// would be worthless.
+async function prepare(c) {
+  c.server = await startServer(c.name, c.config, options);
+  try {
+    c.token = c.config.kind === 'floor' ? floorToken : (await login(c.server)).access;
     const ok = await getJson(c.server.url(ME_PATH), { authorization: `Bearer ${c.token}` });
     check(ok.status === 200 && ok.body?.id === '1', `${c.name} answered ${ok.status} ${JSON.stringify(ok.body)} to a valid token`);
     c.expectBody = JSON.stringify(ok.body);
     const bad = await getJson(c.server.url(ME_PATH), { authorization: `Bearer ${tampered(c.token)}` });
     check(bad.status === 401, `${c.name} answered ${bad.status} to a token with a changed signature`);
+  } catch (error) {
+    fail(error.message);
   }
-} catch (error) {
-  fail(error.message);
 }
 
 const run = async (c, seconds) => {
@@ -118,21 +125,35 @@ const run = async (c, seconds) => {
   };
 };
 
-process.stderr.write(`, warming up`);
-for (const c of cases) await run(c, options.warmup);
-process.stderr.write(`, ${options.rounds} rounds of ${options.duration} s per case `);
 for (const c of cases) c.runs = [];
+if (perRound) {
+  // A fresh process per case and round: what a process happens to get (its JIT's choices, its
+  // heap's layout, the core it runs on) differs from one process to the next by more than the
+  // rounds of one process do, so each round samples it anew. Each process is warmed up first.
+  process.stderr.write(`${TITLE}: ${options.rounds} rounds; per case and round a fresh server, ${options.warmup} s of warm-up, ${options.duration} s timed `);
+} else {
+  process.stderr.write(`${TITLE}: starting ${cases.length} servers`);
+  for (const c of cases) await prepare(c);
+  process.stderr.write(', warming up');
+  for (const c of cases) await run(c, options.warmup);
+  process.stderr.write(`, ${options.rounds} rounds of ${options.duration} s per case `);
+}
 for (let round = 0; round < options.rounds; round++) {
   for (let k = 0; k < cases.length; k++) {
     const c = cases[(round + k) % cases.length];
+    if (perRound) {
+      await prepare(c);
+      await run(c, options.warmup);
+    }
     const r = await run(c, options.duration);
+    if (perRound) await c.server.close();
     if (r.bad > 0) fail(`${c.name}: ${r.bad} requests failed or answered something else (${JSON.stringify(r.o)})`);
     c.runs.push(r);
   }
   process.stderr.write('.');
 }
 process.stderr.write('\n');
-for (const c of cases) await c.server.close();
+if (!perRound) for (const c of cases) await c.server.close();
 
 // Paired ratios: this round's case against this round's floor. req/s: higher is better; server
 // CPU per request: the floor's over the case's, so that both ratios read "fraction of the floor".
@@ -165,7 +186,8 @@ const lines = [
   `### ${TITLE}`,
   '',
   line,
-  `${options.connections} keep-alive connections (autocannon, in the parent process), ${options.rounds} interleaved rounds of ${options.duration} s per case; medians. ` +
+  `${options.connections} keep-alive connections (autocannon, in the parent process), ${options.rounds} interleaved rounds of ${options.duration} s per case` +
+    `${perRound ? ', each in a fresh server process after its own warm-up' : ', one server process per case'}; medians. ` +
     'Server CPU: the server process (all threads), user + system, per 2xx answer. Ratios: median of per-round ratios to the floor ' +
     '(req/s: case ÷ floor; server CPU: floor ÷ case). Spread: (max − min) / median over rounds, req/s / server CPU. ' +
     `Targets judged on ${options.judge === 'cpu' ? 'server CPU per request' : 'req/s'}.`,

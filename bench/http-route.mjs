@@ -1,12 +1,16 @@
 /**
  * The JavaScript of the protected route alone, in one process, no sockets and no Fastify: the
- * floor's bearer check against tokenpair's `fastifyRequireAuth` preHandler plus the /api/me/
- * handler, stateless and with the SQLite user lookup. What http-me measures, minus everything both
- * servers share (Fastify's request cycle, the HTTP parser, the kernel's loopback TCP): the part of
- * the per-request cost that belongs to tokenpair. Interleaved rounds, CPU-time medians (bench/lib/harness.mjs).
+ * floor's bearer check against the standalone server's /api/me/ handler (src/server/app.ts: the
+ * synchronous `fastifyAuthenticatorSync` check where the service allows it, else the awaited
+ * `fastifyAuthenticator`), stateless and with the SQLite user lookup. What http-me measures, minus
+ * everything both servers share (Fastify's request cycle, the HTTP parser, the kernel's loopback
+ * TCP): the part of the per-request cost that belongs to tokenpair. The floor's route is an async
+ * function in http-me's server, so it is awaited here too; a synchronous tokenpair handler is
+ * called as Fastify calls it. Interleaved rounds, CPU-time medians (bench/lib/harness.mjs).
  *
  *   npm run bench -- http-route [options]     (or: node --expose-gc bench/http-route.mjs [options]; --help)
- *   --compare-dist DIR   also measure the tokenpair cases on the build in DIR (e.g. of the previous commit)
+ *   --compare-dist DIR   also measure the tokenpair cases on the build in DIR (e.g. of the previous
+ *                        commit; DIR must be inside this checkout so that its imports resolve)
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -39,7 +43,7 @@ let storeNo = 0;
 /** preHandler + handler of the standalone server's GET /api/me/, over a SqliteStore, from the build in `dist`. */
 async function tokenpairRoute(dist, userLookup) {
   const load = (path) => import(join(dist, path));
-  const [{ AuthService, createPasswordHasher }, { fastifyRequireAuth }, { SqliteStore }, { SERVER_DEFAULTS }] = await Promise.all([
+  const [{ AuthService, createPasswordHasher }, fastify, { SqliteStore }, { SERVER_DEFAULTS }] = await Promise.all([
     load('index.js'),
     load('adapters/fastify.js'),
     load('store/sqlite.js'),
@@ -50,16 +54,26 @@ async function tokenpairRoute(dist, userLookup) {
   const settings = { ...SERVER_DEFAULTS, signingKey: secret, accessTokenLifetime: 3600, userLookup };
   const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher: createPasswordHasher() });
   const token = (await service.tokens.issuePair(await store.findById('1'))).access.toString();
-  const preHandler = fastifyRequireAuth(service);
   const request = { headers: { host: '127.0.0.1:8000', connection: 'keep-alive', authorization: `Bearer ${token}` } };
   const reply = {};
-  // As in src/server/app.ts.
-  const handler = async (req) => ({ id: req.user.id, username: req.user.username });
+  // As the /api/me/ handler of src/server/app.ts in that build: the synchronous check where the
+  // build has one and the service allows it, else the awaited one.
+  if (fastify.fastifyAuthenticatorSync && service.authenticatesSync) {
+    const authenticate = fastify.fastifyAuthenticatorSync(service);
+    const fn = () => {
+      const user = authenticate(request, reply);
+      if (user === undefined) throw new Error('refused');
+      return { id: user.id, username: user.username };
+    };
+    return { fn, token, async: false };
+  }
+  const authenticate = fastify.fastifyAuthenticator(service);
   const fn = async () => {
-    if ((await preHandler(request, reply)) !== undefined) throw new Error('refused');
-    return handler(request);
+    const user = await authenticate(request, reply);
+    if (user === undefined) throw new Error('refused');
+    return { id: user.id, username: user.username };
   };
-  return { fn, token };
+  return { fn, token, async: true };
 }
 
 /** The floor of bench/lib/http-server.mjs, as a function of the same request. */
@@ -83,12 +97,13 @@ const stateless = await tokenpairRoute(dist, false);
 const lookup = await tokenpairRoute(dist, true);
 const cases = [
   { name: 'floor: raw node:crypto check', fn: floorRoute(stateless.token), async: true, note: 'no checks' },
-  { name: 'tokenpair preHandler + handler, stateless', fn: stateless.fn, async: true },
-  { name: 'tokenpair preHandler + handler, SQLite user lookup', fn: lookup.fn, async: true },
+  { name: 'tokenpair /api/me/ handler, stateless', fn: stateless.fn, async: stateless.async },
+  { name: 'tokenpair /api/me/ handler, SQLite user lookup', fn: lookup.fn, async: lookup.async },
 ];
 if (compareDist) {
-  cases.push({ name: `tokenpair preHandler + handler, stateless [${compareLabel}]`, fn: (await tokenpairRoute(compareDist, false)).fn, async: true });
-  cases.push({ name: `tokenpair preHandler + handler, SQLite user lookup [${compareLabel}]`, fn: (await tokenpairRoute(compareDist, true)).fn, async: true });
+  const before = { stateless: await tokenpairRoute(compareDist, false), lookup: await tokenpairRoute(compareDist, true) };
+  cases.push({ name: `tokenpair /api/me/ handler, stateless [${compareLabel}]`, fn: before.stateless.fn, async: before.stateless.async });
+  cases.push({ name: `tokenpair /api/me/ handler, SQLite user lookup [${compareLabel}]`, fn: before.lookup.fn, async: before.lookup.async });
 }
 
 try {

@@ -61,6 +61,7 @@ export { encodeDjangoPbkdf2 } from './passwords/django.js';
 // Framework-neutral HTTP
 export {
   createAuthHandler,
+  authenticateHeaderSync,
   authenticateRequest,
   errorResponse,
   DEFAULT_PATHS,

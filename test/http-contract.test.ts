@@ -13,11 +13,29 @@ import { tokenpairRouter } from '../src/adapters/express.js';
 import { tokenpairFastify } from '../src/adapters/fastify.js';
 import { createFetchHandler } from '../src/adapters/fetch.js';
 import { call, runHttpContract } from './helpers/http-contract.js';
-import { PASSWORD, buildService, createTestUser, serveFetch, startExpress, startFastify, startFetch } from './helpers/http-servers.js';
+import { PASSWORD, awaitedUserStore, buildService, createTestUser, serveFetch, startExpress, startFastify, startFetch } from './helpers/http-servers.js';
 
 runHttpContract('Express adapter', startExpress);
 runHttpContract('Fastify adapter', startFastify);
 runHttpContract('Fetch adapter (node:http bridge)', startFetch);
+// With a user store that can only be awaited (an application's own users table), the bearer check
+// takes its awaited path instead of the synchronous one: the same contract holds.
+runHttpContract('Express adapter, awaited user store', (options) => startExpress({ ...options, userStore: awaitedUserStore }));
+runHttpContract('Fastify adapter, awaited user store', (options) => startFastify({ ...options, userStore: awaitedUserStore }));
+runHttpContract('Fetch adapter, awaited user store', (options) => startFetch({ ...options, userStore: awaitedUserStore }));
+
+describe('which path the bearer check takes', () => {
+  it('synchronous over a MemoryStore, awaited over a user store without findByIdSync', async () => {
+    for (const start of [startExpress, startFastify, startFetch]) {
+      const plain = await start();
+      const awaited = await start({ userStore: awaitedUserStore });
+      assert.equal(plain.service.authenticatesSync, true);
+      assert.equal(awaited.service.authenticatesSync, false);
+      await plain.close();
+      await awaited.close();
+    }
+  });
+});
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -352,6 +352,40 @@ describe('buildServer (in process)', () => {
     assert.ok(Date.now() - closeStarted < 2000, `close took ${Date.now() - closeStarted} ms`);
   });
 
+  it('/api/me/ takes the awaited bearer check when sliding tokens are accepted too, with the same answers', async () => {
+    const store = new MemoryStore({ warn: false });
+    const carol = await store.createUser({ username: 'carol', passwordHash: 'x', isActive: true });
+    const service = new AuthService({
+      settings: { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true, authTokenClasses: ['access', 'sliding'] },
+      userStore: store,
+      tokenStore: store,
+    });
+    assert.equal(service.authenticatesSync, false, 'a sliding token needs the store\'s revocation check');
+    const app = buildServer({ service, store, logger: false });
+    const me = (token: string) => app.inject({ method: 'GET', url: '/api/me/', headers: { authorization: `Bearer ${token}` } });
+    const sliding = await service.tokens.issueSliding(carol as never);
+    await store.startFamily({ jti: sliding.jti, userId: carol.id, familyId: 'f'.repeat(32), tokenType: 'sliding', issuedAt: 0, expiresAt: sliding.exp }, { userAgent: null, address: null }, null);
+    const access = (await service.tokens.issuePair(carol as never)).access.toString();
+    for (const token of [access, sliding.toString()]) {
+      const response = await me(token);
+      assert.equal(response.statusCode, 200, response.body);
+      assert.deepEqual(response.json(), { id: carol.id, username: 'carol' });
+    }
+    await store.revokeFamilyOf(sliding.jti, 'logout', Math.floor(Date.now() / 1000));
+    const revoked = await me(sliding.toString());
+    assert.equal(revoked.statusCode, 401);
+    assert.deepEqual(revoked.json(), {
+      detail: 'Given token not valid for any token type',
+      code: 'token_not_valid',
+      messages: [
+        { token_class: 'AccessToken', token_type: 'access', message: 'Token has wrong type' },
+        { token_class: 'SlidingToken', token_type: 'sliding', message: 'Token is blacklisted' },
+      ],
+    });
+    assert.equal(revoked.headers['www-authenticate'], 'Bearer realm="api"');
+    await app.close();
+  });
+
   it('unknown paths get the wire 404 body', async () => {
     const { app } = await setup();
     const response = await app.inject({ method: 'GET', url: '/nope' });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthService, InvalidTokenForAnyType, MemoryStore } from '../src/index.js';
+import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, type Principal, type UserStore } from '../src/index.js';
 import { HS_SECRET } from './helpers/keys.js';
 
 describe('AuthService.authenticate, stateless (userLookup: false)', () => {
@@ -27,6 +27,142 @@ describe('AuthService.authenticate, stateless (userLookup: false)', () => {
     for (const [header, code] of [['Bearer', 'bad_authorization_header'], [`Bearer ${token} x`, 'bad_authorization_header'], [`Token ${token}`, 'not_authenticated'], ['', 'not_authenticated']] as const) {
       await assert.rejects(service.authenticate(header), (e: { code?: string }) => e.code === code, header.slice(0, 12));
     }
+  });
+});
+
+describe('AuthService.authenticateSync (no promise on the bearer check)', () => {
+  /** The outcome of one check, comparable across the two paths. */
+  type Outcome =
+    | { ok: true; id: string; username: string; record: unknown; claims: unknown; tokenUser: unknown }
+    | { ok: false; name: string; code: string; status: number; detail: string; reason: string; messages?: unknown };
+  const outcome = (run: () => Principal): Outcome => {
+    try {
+      const p = run();
+      return { ok: true, id: p.id, username: p.username, record: p.record, claims: p.claims, tokenUser: p.tokenUser };
+    } catch (error) {
+      if (!(error instanceof TokenPairError)) throw error;
+      const messages = error instanceof InvalidTokenForAnyType ? error.messages : undefined;
+      return { ok: false, name: error.name, code: error.code, status: error.status, detail: error.detail, reason: error.reason, ...(messages ? { messages } : {}) };
+    }
+  };
+  const outcomeAsync = async (run: () => Promise<Principal>): Promise<Outcome> => {
+    let principal: Principal;
+    try {
+      principal = await run();
+    } catch (error) {
+      return outcome(() => {
+        throw error;
+      });
+    }
+    return outcome(() => principal);
+  };
+
+  async function setup(userLookup: boolean) {
+    let now = Date.UTC(2026, 10, 25);
+    const store = new MemoryStore({ warn: false });
+    const service = new AuthService({ settings: { signingKey: HS_SECRET, userLookup, checkRevokeToken: true }, userStore: store, tokenStore: store, clock: () => now });
+    const alice = await store.createUser({ username: 'alice', passwordHash: 'x', isActive: true });
+    const bob = await store.createUser({ username: 'bob', passwordHash: 'x', isActive: true });
+    const carol = await store.createUser({ username: 'carol', passwordHash: 'x', isActive: true });
+    const pair = async (user: typeof alice) => service.tokens.issuePair(user as never);
+    const aliceAccess = (await pair(alice)).access;
+    aliceAccess.set('username', 'alice');
+    const access = aliceAccess.toString();
+    const bobAccess = (await pair(bob)).access.toString();
+    const carolAccess = (await pair(carol)).access.toString();
+    const refresh = (await pair(alice)).refresh.toString();
+    const expired = (() => {
+      const token = service.tokens.access.forUser(alice as never);
+      token.set('exp', Math.floor(now / 1000) - 1);
+      return token.toString();
+    })();
+    const tampered = `${access.slice(0, -2)}${access.endsWith('AA') ? 'BA' : 'AA'}`;
+    await store.setActive(bob.id, false);
+    await store.rotateSecurityStamp(carol.id);
+    const headers: Array<string | undefined> = [
+      `Bearer ${access}`, `bearer ${access}`, `BEARER \t ${access}`, `  Bearer   ${access}  `,
+      undefined, '', 'Token abc', 'Bearerabc', 'Bearer', 'Bearer a b', 'Bearer not-a-token',
+      `Bearer ${refresh}`, `Bearer ${expired}`, `Bearer ${tampered}`,
+      `Bearer ${service.tokens.access.create().toString()}`,
+      `Bearer ${service.tokens.access.forUser({ id: '99999', securityStamp: 'gone' }).toString()}`,
+      `Bearer ${bobAccess}`, `Bearer ${carolAccess}`,
+    ];
+    return { service, store, headers };
+  }
+
+  for (const userLookup of [false, true]) {
+    it(`answers every header exactly as authenticate does (userLookup: ${userLookup})`, async () => {
+      const { service, headers } = await setup(userLookup);
+      assert.equal(service.authenticatesSync, true);
+      const codes: string[] = [];
+      for (const header of headers) {
+        const sync = outcome(() => service.authenticateSync(header));
+        assert.deepEqual(sync, await outcomeAsync(() => service.authenticate(header)), JSON.stringify(header?.slice(0, 16)));
+        codes.push(sync.ok ? 'ok' : sync.code);
+      }
+      // The table covers success and every error the authenticator gives.
+      assert.deepEqual(codes, [
+        'ok', 'ok', 'ok', 'ok',
+        'not_authenticated', 'not_authenticated', 'not_authenticated', 'not_authenticated', 'bad_authorization_header', 'bad_authorization_header', 'token_not_valid',
+        'token_not_valid', 'token_not_valid', 'token_not_valid',
+        'token_not_valid',
+        userLookup ? 'user_not_found' : 'ok',
+        userLookup ? 'user_inactive' : 'ok',
+        userLookup ? 'password_changed' : 'ok',
+      ]);
+    });
+  }
+
+  it('is on only with local keys, access tokens only, and no lookup or a store with findByIdSync', () => {
+    const store = new MemoryStore({ warn: false });
+    const awaitedOnly = { findById: store.findById.bind(store), findByUsername: store.findByUsername.bind(store) };
+    const make = (settings: Record<string, unknown>, userStore: UserStore = store) => new AuthService({ settings: { signingKey: HS_SECRET, ...settings }, userStore, tokenStore: store });
+    assert.equal(make({}).authenticatesSync, true);
+    assert.equal(make({ userLookup: false }, awaitedOnly).authenticatesSync, true);
+    assert.equal(make({ userLookup: true }, awaitedOnly).authenticatesSync, false);
+    assert.equal(make({ authTokenClasses: ['access', 'sliding'] }).authenticatesSync, false);
+    const remote = new AuthService({ settings: { algorithm: 'RS256', jwkUrl: 'http://127.0.0.1:9/jwks.json' }, userStore: store });
+    assert.equal(remote.authenticatesSync, false);
+    assert.throws(() => remote.authenticateSync('Bearer x'), { name: 'TypeError', message: /authenticateSync needs local keys/ });
+  });
+
+  it('fails closed: a store that throws gives 503 service_unavailable, not a 500 or a 401', async () => {
+    const store = new MemoryStore({ warn: false });
+    const alice = await store.createUser({ username: 'alice', passwordHash: 'x', isActive: true });
+    const broken: UserStore = {
+      findById: store.findById.bind(store),
+      findByUsername: store.findByUsername.bind(store),
+      findByIdSync: () => {
+        throw new Error('disk I/O error');
+      },
+    };
+    const service = new AuthService({ settings: { signingKey: HS_SECRET }, userStore: broken });
+    const access = (await service.tokens.issuePair(alice as never)).access.toString();
+    for (const run of [() => service.authenticateSync(`Bearer ${access}`)]) {
+      assert.throws(run, (error: TokenPairError) => error.code === 'service_unavailable' && error.status === 503 && /disk I\/O error/.test(error.reason));
+    }
+    await assert.rejects(service.authenticate(`Bearer ${access}`), (error: TokenPairError) => error.code === 'service_unavailable');
+  });
+
+  it('builds the stateless token user on first read only, once, and keeps it in JSON', async () => {
+    let made = 0;
+    const service = new AuthService({
+      settings: { signingKey: HS_SECRET, userLookup: false, tokenUserClass: (claims) => (made++, { custom: claims.user_id }) },
+      userStore: new MemoryStore({ warn: false }),
+    });
+    const principal = service.authenticateSync(`Bearer ${service.tokens.access.forUser({ id: 8 }).toString()}`);
+    assert.equal(made, 0, 'not built until read');
+    assert.deepEqual(principal.tokenUser, { custom: '8' });
+    assert.equal(principal.tokenUser, principal.tokenUser, 'the same object on every read');
+    assert.equal(made, 1);
+    const json = JSON.parse(JSON.stringify(principal));
+    assert.deepEqual(Object.keys(json), ['id', 'username', 'claims', 'record', 'tokenUser']);
+    assert.deepEqual(json.tokenUser, { custom: '8' });
+    const plain = new AuthService({ settings: { signingKey: HS_SECRET, userLookup: false }, userStore: new MemoryStore({ warn: false }) });
+    const user = plain.authenticateSync(`Bearer ${plain.tokens.access.forUser({ id: 9 }).toString()}`).tokenUser as TokenUser;
+    assert.ok(user instanceof TokenUser);
+    assert.equal(user.id, '9');
+    assert.ok(Object.isFrozen(user.claims));
   });
 });
 

@@ -8,9 +8,9 @@
  * are sent on as JSON) and that parser's own limits and error bodies apply.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AuthResponse, type HandlerOptions, authenticateRequest, createAuthHandler } from '../http/handler.js';
+import { type AuthResponse, type HandlerOptions, authenticateHeaderSync, authenticateRequest, createAuthHandler } from '../http/handler.js';
 import type { AuthService, Principal } from '../service/auth-service.js';
-import { bodyTooLarge, nodeHeaders, pathOf, readNodeBody, writeNodeResponse } from './io.js';
+import { bodyTooLarge, nodeHeader, nodeHeaders, pathOf, readNodeBody, writeNodeResponse } from './io.js';
 
 /** The parts of an Express request the adapter reads (and `user`, which `requireAuth` sets). */
 export interface ExpressLikeRequest extends IncomingMessage {
@@ -77,8 +77,27 @@ export function tokenpairRouter(service: AuthService, options: HandlerOptions = 
  * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user.id }));
  */
 export function requireAuth(service: AuthService): ExpressLikeMiddleware {
+  const name = service.settings.authHeaderName.toLowerCase();
+  if (service.authenticatesSync) {
+    // Local keys, and no user lookup or a store that reads without waiting: no promise at all.
+    return function tokenpairRequireAuth(req, res, next) {
+      let result: Principal | AuthResponse;
+      try {
+        result = authenticateHeaderSync(service, nodeHeader(req.headers, name));
+      } catch (error) {
+        next(error);
+        return;
+      }
+      if ('status' in result) {
+        writeNodeResponse(res, result);
+        return;
+      }
+      req.user = result;
+      next();
+    };
+  }
   return function tokenpairRequireAuth(req, res, next) {
-    authenticateRequest(service, nodeHeaders(req.headers)).then((result: Principal | AuthResponse) => {
+    authenticateRequest(service, { [name]: nodeHeader(req.headers, name) }).then((result: Principal | AuthResponse) => {
       if ('status' in result) return writeNodeResponse(res, result);
       req.user = result;
       next();

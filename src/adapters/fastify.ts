@@ -7,10 +7,10 @@
  * tokenpair's own. The plugin is deliberately not wrapped in fastify-plugin: none of this leaks
  * into the application's other routes.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type AuthHandler, type AuthResponse, type HandlerOptions, authenticateRequest, createAuthHandler } from '../http/handler.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { type AuthHandler, type AuthResponse, type HandlerOptions, authenticateHeaderSync, authenticateRequest, createAuthHandler } from '../http/handler.js';
 import type { AuthService, Principal } from '../service/auth-service.js';
-import { bodyTooLarge, nodeHeaders, pathOf, readNodeBody, responseHeaders, responseText } from './io.js';
+import { bodyTooLarge, nodeHeader, nodeHeaders, pathOf, readNodeBody, responseHeaders, responseText } from './io.js';
 
 export interface TokenpairFastifyOptions extends HandlerOptions {
   service: AuthService;
@@ -97,16 +97,31 @@ export async function tokenpairFastify(app: FastifyInstance, options: TokenpairF
 
 /**
  * A preHandler for protected routes: sets `request.user` to the `Principal`, or answers WIRE.md's 401.
+ * A callback-style hook: when the service authenticates without a promise (`authenticatesSync`:
+ * local keys, and no user lookup or a store with `findByIdSync`, as SQLite and memory have), the
+ * request goes on without one.
  *
  * @example
  * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, handler);
  */
-export function fastifyRequireAuth(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
-  const authenticate = fastifyAuthenticator(service);
-  return async function tokenpairRequireAuth(request, reply) {
-    const user = await authenticate(request, reply);
-    if (user === undefined) return reply;
-    (request as AuthenticatedFastifyRequest).user = user;
+export function fastifyRequireAuth(service: AuthService): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+  const name = service.settings.authHeaderName.toLowerCase();
+  if (service.authenticatesSync) {
+    return function tokenpairRequireAuth(request, reply, done) {
+      const result = authenticateHeaderSync(service, nodeHeader(request.headers, name));
+      if ('status' in result) {
+        send(reply, result); // answered: the route handler does not run
+        return;
+      }
+      (request as AuthenticatedFastifyRequest).user = result;
+      done();
+    };
+  }
+  // An async hook (two parameters: Fastify waits for its promise) when the check needs one.
+  return async function tokenpairRequireAuth(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const result = await authenticateRequest(service, { [name]: nodeHeader(request.headers, name) });
+    if ('status' in result) return send(reply, result);
+    (request as AuthenticatedFastifyRequest).user = result;
     return undefined;
   };
 }
@@ -125,10 +140,36 @@ export function fastifyRequireAuth(service: AuthService): (request: FastifyReque
 export function fastifyAuthenticator(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Promise<Principal | undefined> {
   const name = service.settings.authHeaderName.toLowerCase();
   return async function tokenpairAuthenticate(request, reply) {
-    // Only the one header is read: no copy of every header per request. Node joins repeated headers
-    // into one string (set-cookie aside), as `nodeHeaders` does.
-    const value = request.headers[name];
-    const result = await authenticateRequest(service, { [name]: Array.isArray(value) ? value.join(', ') : value });
+    // Only the one header is read: no copy of every header per request.
+    const header = nodeHeader(request.headers, name);
+    const result = service.authenticatesSync ? authenticateHeaderSync(service, header) : await authenticateRequest(service, { [name]: header });
+    if ('status' in result) {
+      send(reply, result);
+      return undefined;
+    }
+    return result;
+  };
+}
+
+/**
+ * `fastifyAuthenticator` without a promise, for a service whose `authenticatesSync` is true (it
+ * throws a `TypeError` otherwise): for a synchronous route handler, which Fastify answers with
+ * the value it returns.
+ *
+ * @example
+ * const authenticate = fastifyAuthenticatorSync(service);
+ * app.get('/api/me/', (request, reply) => {
+ *   const user = authenticate(request, reply);
+ *   return user === undefined ? undefined : { id: user.id }; // undefined: the 401 is already sent
+ * });
+ */
+export function fastifyAuthenticatorSync(service: AuthService): (request: FastifyRequest, reply: FastifyReply) => Principal | undefined {
+  if (!service.authenticatesSync) {
+    throw new TypeError('fastifyAuthenticatorSync needs a service whose authenticatesSync is true; use fastifyAuthenticator');
+  }
+  const name = service.settings.authHeaderName.toLowerCase();
+  return function tokenpairAuthenticateSync(request, reply) {
+    const result = authenticateHeaderSync(service, nodeHeader(request.headers, name));
     if ('status' in result) {
       send(reply, result);
       return undefined;

@@ -2,7 +2,7 @@
  * Fetch API adapter (`Request` → `Response`): Hono, Bun, Deno, Next.js route handlers, Cloudflare
  * Workers. Translation only: the wire format lives in `createAuthHandler`.
  */
-import { type AuthResponse, type HandlerOptions, authenticateRequest, createAuthHandler } from '../http/handler.js';
+import { type AuthResponse, type HandlerOptions, authenticateHeaderSync, authenticateRequest, createAuthHandler } from '../http/handler.js';
 import type { AuthService, Principal } from '../service/auth-service.js';
 import { bodyTooLarge, readWebBody, responseHeaders, responseText, webHeaders } from './io.js';
 
@@ -66,8 +66,11 @@ export function createFetchHandler(service: AuthService, options: FetchHandlerOp
  * if (user instanceof Response) return user;
  */
 export function fetchAuthenticator(service: AuthService): (request: Request) => Promise<Principal | Response> {
+  const name = service.settings.authHeaderName.toLowerCase();
   return async (request) => {
-    const result = await authenticateRequest(service, webHeaders(request.headers));
+    // Only the one header is read; Headers.get joins repeated ones as webHeaders does.
+    const header = request.headers.get(name) ?? undefined;
+    const result = service.authenticatesSync ? authenticateHeaderSync(service, header) : await authenticateRequest(service, { [name]: header });
     return 'status' in result ? toResponse(result) : result;
   };
 }

@@ -74,6 +74,12 @@ export function nodeHeaders(headers: IncomingHttpHeaders): Record<string, string
   return record;
 }
 
+/** One Node request header as `nodeHeaders` gives it, without copying the others. */
+export function nodeHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
 /** Fetch API headers as the handler takes them. */
 export function webHeaders(headers: Headers): Record<string, string | undefined> {
   const record = Object.create(null) as Record<string, string | undefined>;

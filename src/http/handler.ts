@@ -322,6 +322,14 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
   return Object.assign(handle, { paths: Object.freeze({ ...paths }), owns });
 }
 
+/** The 401 of a failed bearer check: WIRE.md's body and `WWW-Authenticate`. */
+function bearerFailure(error: TokenPairError, service: AuthService): AuthResponse {
+  const response = errorResponse(error, service.settings);
+  // Protected routes are ordinary API routes: no no-store unless the app adds it.
+  delete response.headers['cache-control'];
+  return response;
+}
+
 /**
  * The bearer check for protected routes: the principal, or the error response to send.
  *
@@ -330,15 +338,31 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
  * if ('status' in result) return send(result); // 401 with WIRE.md's body
  */
 export async function authenticateRequest(service: AuthService, headers: Record<string, string | undefined>): Promise<Principal | AuthResponse> {
+  const header = headers[service.settings.authHeaderName.toLowerCase()];
+  if (service.authenticatesSync) return authenticateHeaderSync(service, header);
   try {
-    return await service.authenticate(headers[service.settings.authHeaderName.toLowerCase()]);
+    return await service.authenticate(header);
   } catch (error) {
-    if (error instanceof TokenPairError) {
-      const response = errorResponse(error, service.settings);
-      // Protected routes are ordinary API routes: no no-store unless the app adds it.
-      delete response.headers['cache-control'];
-      return response;
-    }
+    if (error instanceof TokenPairError) return bearerFailure(error, service);
+    throw error;
+  }
+}
+
+/**
+ * `authenticateRequest` without a promise, for a service whose `authenticatesSync` is true (it
+ * throws a `TypeError` otherwise). Takes the value of the auth header (`authHeaderName`) itself.
+ *
+ * @example
+ * if (service.authenticatesSync) {
+ *   const result = authenticateHeaderSync(service, request.headers.authorization);
+ *   if ('status' in result) return send(result);
+ * }
+ */
+export function authenticateHeaderSync(service: AuthService, header: string | undefined): Principal | AuthResponse {
+  try {
+    return service.authenticateSync(header);
+  } catch (error) {
+    if (error instanceof TokenPairError) return bearerFailure(error, service);
     throw error;
   }
 }

@@ -5,7 +5,7 @@
  * requests, then closes the store.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { fastifyAuthenticator, tokenpairFastify } from '../adapters/fastify.js';
+import { fastifyAuthenticator, fastifyAuthenticatorSync, tokenpairFastify } from '../adapters/fastify.js';
 import { WIRE_ERRORS } from '../errors.js';
 import { DEFAULT_PATHS, type HandlerOptions } from '../http/handler.js';
 import type { AuthService } from '../service/auth-service.js';
@@ -108,12 +108,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   // The bearer check inside the handler rather than as a preHandler: one hook stage less on the
-  // route every client calls most (bench/README.md, http-me).
-  const authenticate = fastifyAuthenticator(service);
-  app.get(ME_PATH, async (request, reply) => {
-    const user = await authenticate(request, reply);
-    return user === undefined ? reply : { id: user.id, username: user.username };
-  });
+  // route every client calls most; and without a promise when the service can check synchronously
+  // (local keys, stateless or the SQLite/memory lookup): bench/README.md, http-me.
+  if (service.authenticatesSync) {
+    const authenticate = fastifyAuthenticatorSync(service);
+    app.get(ME_PATH, (request, reply) => {
+      const user = authenticate(request, reply);
+      // undefined: the 401 is sent already. Fastify sends what a synchronous handler returns.
+      return user === undefined ? undefined : { id: user.id, username: user.username };
+    });
+  } else {
+    const authenticate = fastifyAuthenticator(service);
+    app.get(ME_PATH, async (request, reply) => {
+      const user = await authenticate(request, reply);
+      return user === undefined ? reply : { id: user.id, username: user.username };
+    });
+  }
 
   app.get('/healthz', async (_request, reply) => {
     reply.header('cache-control', NO_STORE);

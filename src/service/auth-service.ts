@@ -19,24 +19,15 @@ import {
 } from '../store/types.js';
 import type { RefreshToken, SlidingToken, Token } from '../tokens/token.js';
 import { type Clock, Tokens } from '../tokens/tokens.js';
+import { type Principal, StatelessPrincipal } from './principal.js';
 import { LoginThrottle } from './throttle.js';
+
+export type { Principal };
 
 /** Who is calling: kept with sessions and passed to the login hooks. */
 export interface ClientContext extends ClientInfo {
   /** The framework's request object, for `onLoginSuccess` / `onLoginFailed`. */
   request?: unknown;
-}
-
-/** The user a bearer token stands for. */
-export interface Principal {
-  id: string;
-  username: string;
-  /** The verified token's claims. */
-  claims: Readonly<Claims>;
-  /** The stored user when `userLookup` is on; `null` when stateless. */
-  record: UserRecord | null;
-  /** `tokenUserClass`'s (or `TokenUser`'s) view when stateless. */
-  readonly tokenUser: unknown;
 }
 
 /** A session as the sessions endpoint shows it. */
@@ -69,6 +60,16 @@ export interface Credentials {
 
 const unavailable = (cause: unknown) => new TokenPairError('service_unavailable', `store unavailable: ${(cause as Error)?.message ?? cause}`);
 
+/** `guarded` for a synchronous store read. */
+function guardedSync<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof TokenPairError) throw error;
+    throw unavailable(error);
+  }
+}
+
 /** Store and hasher failures become 503 (fail closed, S12); tokenpair's own errors pass through. */
 async function guarded<T>(work: Promise<T>): Promise<T> {
   try {
@@ -91,6 +92,13 @@ export class AuthService {
   readonly #authSchemes: ReadonlySet<string>;
   /** Keys are local (no `jwkUrl`): a bearer token is verified without a promise per token class. */
   readonly #verifiesSync: boolean;
+  /**
+   * `authenticateSync` can answer: keys are local (no `jwkUrl`), `authTokenClasses` accepts access
+   * tokens only (the other classes need the token store's revocation check), and either
+   * `userLookup` is off or the user store has `findByIdSync`. Adapters use it to check a bearer
+   * token without a promise on the route clients call most.
+   */
+  readonly authenticatesSync: boolean;
 
   constructor(options: AuthServiceOptions) {
     this.tokens = options.tokens ?? new Tokens(options.settings ?? {}, { clock: options.clock });
@@ -108,6 +116,9 @@ export class AuthService {
     const throttleOn = s.loginThrottlePerUsername > 0 || s.loginThrottlePerAddress > 0;
     this.#authSchemes = new Set(s.authHeaderTypes.map((type) => type.toLowerCase()));
     this.#verifiesSync = s.jwkUrl === null;
+    this.authenticatesSync = this.#verifiesSync
+      && s.authTokenClasses.length > 0 && s.authTokenClasses.every((type) => type === 'access')
+      && (!s.userLookup || typeof this.users.findByIdSync === 'function');
     this.#throttle = throttleOn && options.throttleStore
       ? new LoginThrottle({ store: options.throttleStore, perUsername: s.loginThrottlePerUsername, perAddress: s.loginThrottlePerAddress, window: s.loginThrottleWindow })
       : null;
@@ -342,6 +353,7 @@ export class AuthService {
    * case-insensitive, any run of spaces or tabs, every token class of `authTokenClasses` tried.
    */
   async authenticate(header: string | undefined | null): Promise<Principal> {
+    if (this.authenticatesSync) return this.authenticateSync(header);
     const raw = this.rawToken(header);
     const messages: TokenClassMessage[] = [];
     let token: Token | undefined;
@@ -360,13 +372,46 @@ export class AuthService {
       }
     }
     if (!token) throw new InvalidTokenForAnyType(messages);
+    const id = this.#bearerUserId(token);
+    if (!this.settings.userLookup) return this.#statelessPrincipal(token, id);
+    return this.#lookedUpPrincipal(token, id, await guarded(this.users.findById(id)));
+  }
+
+  /**
+   * `authenticate` without a promise, when `authenticatesSync` is true (else it throws a
+   * `TypeError`): the same checks, the same errors, the same principal.
+   */
+  authenticateSync(header: string | undefined | null): Principal {
+    if (!this.authenticatesSync) {
+      throw new TypeError('authenticateSync needs local keys (no jwkUrl), authTokenClasses ["access"], and userLookup off or a user store with findByIdSync; use authenticate');
+    }
+    const raw = this.rawToken(header);
+    const access = this.tokens.access;
+    let token: Token;
+    try {
+      token = access.verifySync(raw);
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      throw new InvalidTokenForAnyType([{ token_class: access.className, token_type: 'access', message: error.detail }]);
+    }
+    const id = this.#bearerUserId(token);
+    if (!this.settings.userLookup) return this.#statelessPrincipal(token, id);
+    const users = this.users;
+    return this.#lookedUpPrincipal(token, id, guardedSync(() => users.findByIdSync!(id)));
+  }
+
+  #bearerUserId(token: Token): string {
     const id = token.userId;
     if (id === undefined) throw new TokenError('token_no_user_id');
-    if (!this.settings.userLookup) {
-      const username = token.get(this.settings.usernameField);
-      return { id, username: typeof username === 'string' ? username : '', claims: token.payload, record: null, tokenUser: this.tokens.tokenUser(token) };
-    }
-    const user = await guarded(this.users.findById(id));
+    return id;
+  }
+
+  #statelessPrincipal(token: Token, id: string): Principal {
+    const username = token.get(this.settings.usernameField);
+    return new StatelessPrincipal(this.tokens, token, id, typeof username === 'string' ? username : '');
+  }
+
+  #lookedUpPrincipal(token: Token, id: string, user: UserRecord | null): Principal {
     if (!user) throw new TokenPairError('user_not_found');
     if (this.settings.checkUserIsActive && !user.isActive) throw new TokenPairError('user_inactive');
     this.#checkStamp(token.payload, user);

@@ -264,6 +264,10 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   }
 
   async findById(id: string): Promise<UserRecord | null> {
+    return this.findByIdSync(id);
+  }
+
+  findByIdSync(id: string): UserRecord | null {
     this.#check();
     const user = this.#users.get(id);
     return user ? { ...user } : null;

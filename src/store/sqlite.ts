@@ -258,12 +258,16 @@ const READ_SQL = {
     WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expires_at > ?)
     ORDER BY last_used_at DESC, id ASC`,
   userByUsername: 'SELECT * FROM users WHERE username = ?',
-  userById: 'SELECT * FROM users WHERE id = ?',
+  // Read in raw mode (an array, not an object per row): the bearer check's point query, per request.
+  userById: 'SELECT username, password_hash, is_active, security_stamp, last_login, created_at FROM users WHERE id = ?',
   failures: 'SELECT count FROM login_failures WHERE key = ? AND window_end = ?',
   ping: 'SELECT 1',
 } as const;
 
 type ReadStatements = { [K in keyof typeof READ_SQL]: Database.Statement };
+
+/** `READ_SQL.userById` in raw mode: the columns in their SELECT order. */
+type UserByIdRow = [username: string, passwordHash: string, isActive: number, securityStamp: string, lastLogin: number | null, createdAt: number];
 
 interface StatusRow {
   used_at: number | null;
@@ -326,6 +330,7 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
       store.#reader = reader;
       configureReader(reader, resolved);
       store.#read = Object.fromEntries(Object.entries(READ_SQL).map(([name, sql]) => [name, reader.prepare(sql)])) as ReadStatements;
+      store.#read.userById.raw(true);
     } catch (error) {
       await store.close().catch(() => {});
       throw isUnavailableError(error) ? unavailable(`cannot open the SQLite database ${file}`, error) : error;
@@ -490,13 +495,20 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   }
 
   async findById(id: string): Promise<UserRecord | null> {
+    return this.findByIdSync(id);
+  }
+
+  /** A point query on the main thread's read connection, as `findById` does: it never waits on the writer. */
+  findByIdSync(id: string): UserRecord | null {
     const rowId = parseUserId(id);
     if (rowId === null) {
       this.#reading(() => null); // still fails when closed, like every other method
       return null;
     }
-    const row = this.#reading((r) => r.userById.get(rowId) as UserRow | undefined);
-    return row ? toUserRecord(row) : null;
+    const row = this.#reading((r) => r.userById.get(rowId) as UserByIdRow | undefined);
+    if (!row) return null;
+    // `id` is the canonical decimal form parseUserId accepted: the row's id as text.
+    return { id, username: row[0], passwordHash: row[1], isActive: row[2] === 1, securityStamp: row[3], lastLogin: row[4], createdAt: row[5] };
   }
 
   async updateLastLogin(id: string, at: number): Promise<void> {

@@ -131,6 +131,13 @@ export interface UserRecord {
 export interface UserStore {
   findByUsername(username: string): Promise<UserRecord | null>;
   findById(id: string): Promise<UserRecord | null>;
+  /**
+   * `findById` without a promise, for stores whose reads never wait on I/O (an embedded database
+   * read on the calling thread, memory). When present, the bearer authenticator with `userLookup`
+   * answers synchronously (`AuthService.authenticatesSync`). Must agree with `findById`; throw
+   * (any error) when the store cannot serve: the service answers 503.
+   */
+  findByIdSync?(id: string): UserRecord | null;
   /** Your own password check (e.g. bcrypt); without it tokenpair verifies `passwordHash` itself. */
   verifyPassword?(user: UserRecord, password: string): Promise<boolean>;
   updateLastLogin?(id: string, at: number): Promise<void>;

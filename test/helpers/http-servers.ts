@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
-import { AuthService, MemoryStore, createPasswordHasher, type Clock, type HandlerOptions, type SettingsInput } from '../../src/index.js';
+import { AuthService, MemoryStore, createPasswordHasher, type Clock, type HandlerOptions, type SettingsInput, type UserStore } from '../../src/index.js';
 import { requireAuth, tokenpairRouter } from '../../src/adapters/express.js';
 import { fastifyRequireAuth, tokenpairFastify, type AuthenticatedFastifyRequest } from '../../src/adapters/fastify.js';
 import { createFetchHandler, fetchAuthenticator } from '../../src/adapters/fetch.js';
@@ -20,6 +20,8 @@ export interface StartOptions {
   settings?: SettingsInput;
   clock?: Clock;
   handler?: HandlerOptions;
+  /** The user store the service reads (default: the server's `MemoryStore` itself). */
+  userStore?: (store: MemoryStore) => UserStore;
 }
 
 export interface ContractServer {
@@ -64,7 +66,7 @@ export function buildService(options: StartOptions = {}): { service: AuthService
   const service = new AuthService({
     settings: contractSettings(options.settings),
     clock: options.clock,
-    userStore: store,
+    userStore: options.userStore ? options.userStore(store) : store,
     tokenStore: store,
     throttleStore: store,
     hasher,
@@ -176,3 +178,18 @@ export const startFetch: StartServer = async (options = {}) => {
   const baseUrl = await listen(server);
   return { baseUrl, service, store, close: () => closeServer(server) };
 };
+
+/**
+ * The store's users as a user store that can only be awaited (no `findByIdSync`), as an
+ * application's own users table over the network would be: the authenticator then takes its
+ * awaited path.
+ */
+export function awaitedUserStore(store: MemoryStore): UserStore {
+  return {
+    findById: (id) => store.findById(id),
+    findByUsername: (username) => store.findByUsername(username),
+    updateLastLogin: (id, at) => store.updateLastLogin(id, at),
+    setPasswordHash: (id, hash, rotate) => store.setPasswordHash(id, hash, rotate),
+    rotateSecurityStamp: (id) => store.rotateSecurityStamp(id),
+  };
+}

@@ -390,6 +390,28 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         for (const id of ['999999', '0', `0${bob.id}`, `${bob.id}.0`, ` ${bob.id}`, 'bob', '']) assert.equal(await store.findById(id), null, JSON.stringify(id));
       });
 
+      it('findByIdSync, where the store has it, answers exactly what findById answers', async (t) => {
+        if (typeof store.findByIdSync !== 'function') {
+          t.skip(`${name} reads over the network: it has no findByIdSync, and the authenticator awaits findById`);
+          return;
+        }
+        const bob = await store.createUser({ username: 'bob', passwordHash: 'h1', isActive: true });
+        const alice = await store.createUser({ username: 'alice', passwordHash: 'pbkdf2_sha256$870000$salt$hash', isActive: false });
+        await store.updateLastLogin(alice.id, T + 3);
+        for (const id of [bob.id, alice.id, '999999', '0', `0${bob.id}`, `${bob.id}.0`, ` ${bob.id}`, 'bob', '', '99999999999999999999']) {
+          assert.deepEqual(store.findByIdSync(id), await store.findById(id), JSON.stringify(id));
+        }
+        assert.deepEqual(store.findByIdSync(alice.id), { ...alice, lastLogin: T + 3 });
+        // A write through the writer is seen by the next read: no stale copy.
+        await store.setActive(bob.id, false);
+        assert.equal(store.findByIdSync(bob.id)!.isActive, false);
+        const stamp = await store.rotateSecurityStamp(bob.id);
+        assert.equal(store.findByIdSync(bob.id)!.securityStamp, stamp);
+        await store.close();
+        assert.throws(() => store.findByIdSync!(bob.id), StoreUnavailableError);
+        assert.throws(() => store.findByIdSync!('bob'), StoreUnavailableError, 'a malformed id fails too when closed');
+      });
+
       it('setActive, setPasswordHash (with and without a new stamp), rotateSecurityStamp, updateLastLogin', async () => {
         const bob = await store.createUser({ username: 'bob', passwordHash: 'h1', isActive: true });
         const alice = await store.createUser({ username: 'alice', passwordHash: 'a1', isActive: true });
