@@ -338,14 +338,15 @@ describe('buildServer (in process)', () => {
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address() as { port: number };
-    const pending = fetch(`http://127.0.0.1:${address.port}/readyz`).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const pending = fetch(`http://127.0.0.1:${address.port}/readyz`).then(async (r) => ({ status: r.status, connection: r.headers.get('connection'), body: await r.json() }));
     await inside;
     const closeStarted = Date.now();
     const closing = app.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(events, [], 'the store stays open while a request is in flight');
     release();
-    assert.deepEqual(await pending, { status: 200, body: { status: 'ready' } });
+    // The response in flight when close() began tells the client that its connection ends.
+    assert.deepEqual(await pending, { status: 200, connection: 'close', body: { status: 'ready' } });
     await closing;
     assert.deepEqual(events, ['request answered', 'store closed']);
     // The client's keep-alive connection does not hold the shutdown.

@@ -4,6 +4,8 @@
  * Building it does not listen, so tests can `listen({ port: 0 })`; `close()` drains in-flight
  * requests, then closes the store.
  */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { fastifyAuthenticator, fastifyAuthenticatorSync, tokenpairFastify } from '../adapters/fastify.js';
 import { WIRE_ERRORS } from '../errors.js';
@@ -88,17 +90,25 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     forceCloseConnections: 'idle',
   });
 
-  // While closing, every response ends its connection: a keep-alive connection that served an
-  // in-flight request would otherwise hold close() until the client's keep-alive timeout.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
+  // While closing, every response in flight ends its connection: a keep-alive connection that
+  // served one would otherwise hold close() until the client's keep-alive timeout. Requests that
+  // arrive later get Fastify's 503 with `connection: close`; idle connections are closed at once.
+  // Done per connection, not per response: an onSend hook would cost every request, for shutdown.
+  const connections = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
   });
-  // A callback hook, not an async one: it runs on every response, and a promise per response costs
-  // more than the check itself.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
-    done(null, payload);
+  app.addHook('preClose', (done) => {
+    for (const socket of connections) {
+      // Node's response on this connection, if one is being served (`_httpMessage`: not public,
+      // but set by node:http since its first versions, and what http-terminator relies on too; the
+      // test of close() catches a Node that drops it). Headers not written yet: say "close", and
+      // node:http ends the connection after this response.
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (response && !response.headersSent) response.setHeader('connection', 'close');
+    }
+    done();
   });
 
   app.register(tokenpairFastify, {
