@@ -22,25 +22,28 @@ import {
   startServer,
   watchdog,
 } from './lib/http.mjs';
+import { resolve } from 'node:path';
 import { check, fail } from './lib/harness.mjs';
 
 const TITLE = 'HTTP: server memory over 1,000,000 protected requests';
 const options = parseOptions(TITLE, {
   rounds: 1,
   duration: 0,
-  defaults: { total: 1_000_000, step: 100_000, connections: 50 },
+  defaults: { total: 1_000_000, step: 100_000, connections: 50, dist: null },
   quick: { total: 100_000, step: 10_000 },
   extra: {
     '--total': ['total', 'int', 'requests in all'],
     '--step': ['step', 'int', 'requests between samples (the first sample is the baseline)'],
     '--connections': ['connections', 'int', 'concurrent keep-alive connections'],
+    '--dist': ['dist', 'text', 'serve the build in DIR (e.g. of an earlier commit, inside this checkout) instead of dist/'],
   },
 });
 if (options.total % options.step !== 0 || options.total < 2 * options.step) fail('--total must be a multiple of --step, at least twice it');
 await loadDist();
 watchdog(60 + options.total / 2_000, TITLE); // bounded even at 2,000 req/s
 
-const server = await startServer('tokenpair buildServer, stateless', { kind: 'tokenpair', secret: newSecret(), userLookup: false }, options);
+const serverConfig = { kind: 'tokenpair', secret: newSecret(), userLookup: false, ...(options.dist ? { dist: resolve(options.dist) } : {}) };
+const server = await startServer('tokenpair buildServer, stateless', serverConfig, options);
 let access;
 let expectBody;
 try {
@@ -74,7 +77,17 @@ while (done < options.total) {
   // As is first (what the issue asks for), then after a full GC (what is really retained).
   const raw = await server.memory(false);
   const collected = await server.memory(true);
-  samples.push({ requests: done, rss: raw.rss, heapUsed: raw.heapUsed, rssAfterGc: collected.rss, heapAfterGc: collected.heapUsed, external: collected.external, rps: o.ok / stepSeconds });
+  samples.push({
+    requests: done,
+    rss: raw.rss,
+    heapUsed: raw.heapUsed,
+    heapTotal: raw.heapTotal,
+    newSpace: raw.spaces.new_space,
+    rssAfterGc: collected.rss,
+    heapAfterGc: collected.heapUsed,
+    external: collected.external,
+    rps: o.ok / stepSeconds,
+  });
   process.stderr.write('.');
 }
 const seconds = (performance.now() - started) / 1000;
@@ -96,11 +109,12 @@ const lines = [
   '',
   line,
   `${fmtInt(options.total)} GET /api/me/ (stateless, HS256) over ${options.connections} keep-alive connections in ${seconds.toFixed(0)} s; the server's process.memoryUsage() after every ${fmtInt(options.step)}: as is, then after a full GC. ` +
-    `After the login, before the first timed request (after a full GC): RSS ${fmtMiB(before.rss)}, heap used ${fmtMiB(before.heapUsed)}.`,
+    `After the login, before the first timed request (after a full GC): RSS ${fmtMiB(before.rss)}, heap used ${fmtMiB(before.heapUsed)}.` +
+    (options.dist ? ` Build served: ${options.dist}.` : ''),
   '',
-  '| requests | RSS | RSS vs first sample | heap used | RSS after GC | heap used after GC | req/s |',
-  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...samples.map((s) => `| ${fmtInt(s.requests)} | ${fmtMiB(s.rss)} | ${pct(s.rss / first.rss - 1)} | ${fmtMiB(s.heapUsed)} | ${fmtMiB(s.rssAfterGc)} | ${fmtMiB(s.heapAfterGc)} | ${fmtInt(s.rps)} |`),
+  '| requests | RSS | RSS vs first sample | V8 heap committed (of it: young generation) | heap used | RSS after GC | heap used after GC | req/s |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...samples.map((s) => `| ${fmtInt(s.requests)} | ${fmtMiB(s.rss)} | ${pct(s.rss / first.rss - 1)} | ${fmtMiB(s.heapTotal)} (${fmtMiB(s.newSpace)}) | ${fmtMiB(s.heapUsed)} | ${fmtMiB(s.rssAfterGc)} | ${fmtMiB(s.heapAfterGc)} | ${fmtInt(s.rps)} |`),
   '',
   `RSS after GC: ${pct(growthGc)}; heap used after GC: ${heapGrowth >= 0 ? '+' : '−'}${fmtMiB(Math.abs(heapGrowth))} between the first and the last sample.`,
 ];

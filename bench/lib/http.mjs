@@ -33,7 +33,7 @@ export const REFRESH_PATH = '/api/token/refresh/';
  * `--warmup` is accepted and ignored: each script warms up on its own).
  */
 export function parseOptions(title, spec, argv = process.argv.slice(2)) {
-  const options = { rounds: spec.rounds, duration: spec.duration, json: null, strict: false, quick: false, only: null, cpuProf: null, ...spec.defaults };
+  const options = { rounds: spec.rounds, duration: spec.duration, json: null, strict: false, quick: false, only: null, cpuProf: null, nodeFlags: [], ...spec.defaults };
   const help = [
     `  --rounds N        rounds (default ${spec.rounds})`,
     `  --duration S      seconds per timed run (default ${spec.duration}); --slice MS does the same in ms`,
@@ -41,6 +41,7 @@ export function parseOptions(title, spec, argv = process.argv.slice(2)) {
     '  --quick           a short smoke run: numbers not to quote',
     `  --only TEXT       run only if "${title}" contains TEXT`,
     '  --cpu-prof DIR    write a V8 CPU profile of each server process to DIR',
+    '  --node-flags "…"  extra node/V8 flags for the server processes, e.g. "--max-semi-space-size=8"',
     '  --json FILE       also write the results as JSON',
     '  --strict          exit with status 1 when a target is missed',
   ];
@@ -60,6 +61,7 @@ export function parseOptions(title, spec, argv = process.argv.slice(2)) {
     else if (arg === '--strict') options.strict = true;
     else if (arg === '--only') options.only = value();
     else if (arg === '--cpu-prof') options.cpuProf = value();
+    else if (arg === '--node-flags') options.nodeFlags = value().split(/\s+/).filter(Boolean);
     else if (arg === '--judge') options.judge = value();
     else if (arg === '--quick') Object.assign(options, { quick: true, ...spec.quick });
     else if (spec.extra && Object.hasOwn(spec.extra, arg)) {
@@ -129,7 +131,7 @@ let serverNo = 0;
 export async function startServer(name, config, options) {
   const dataDir = join(scratch, `server-${serverNo++}`);
   mkdirSync(dataDir);
-  const execArgv = ['--expose-gc'];
+  const execArgv = ['--expose-gc', ...(options.nodeFlags ?? [])];
   if (options.cpuProf) {
     mkdirSync(options.cpuProf, { recursive: true });
     execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProf, '--cpu-prof-name', `${name.replace(/[^\w.-]+/g, '_')}.${process.pid}.cpuprofile`);
@@ -409,7 +411,9 @@ export const fmtMiB = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 /** The header line every script prints: machine, Node, date, and how busy the machine was (load average: 1, 5, 15 min). */
 export function header(options) {
   const env = { ...environment({ rounds: options.rounds, sliceMs: options.duration * 1000, judge: options.judge ?? null }), loadavg: loadavg() };
-  return { env, line: `Node ${env.node} · ${env.cpu} · ${env.os} · ${env.date} · load average at the end ${env.loadavg.map((x) => x.toFixed(1)).join(' / ')}` };
+  const flags = options.nodeFlags?.length ? ` · server node flags: ${options.nodeFlags.join(' ')}` : '';
+  env.serverNodeFlags = options.nodeFlags ?? [];
+  return { env, line: `Node ${env.node} · ${env.cpu} · ${env.os} · ${env.date} · load average at the end ${env.loadavg.map((x) => x.toFixed(1)).join(' / ')}${flags}` };
 }
 
 /** Prints the lines, writes JSON when asked, reports missed targets; sets the exit status. */
