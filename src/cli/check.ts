@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { describeSettings, describeSource } from '../server/config.js';
 import { databasePath, ensureDataDir, keyFilePath } from '../server/keys.js';
-import { migratePostgres } from '../store/postgres.js';
 import { migrateSqlite } from '../store/sqlite.js';
 import { databaseUrlOf, describeStore, resolveServerSettings, say, table, withStoreOptions, type CommonOptions } from './context.js';
 
@@ -25,6 +24,7 @@ export function registerCheckCommands(program: Command): void {
     resolveServerSettings(options, false);
     const url = databaseUrlOf(options);
     if (url) {
+      const { migratePostgres } = await import('../store/postgres.js');
       const { from, to } = await migratePostgres(url);
       const shown = describeStore(options);
       say(from === to ? `${shown} is up to date (schema version ${to})` : `migrated ${shown} from schema version ${from} to ${to}`);
