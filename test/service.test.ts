@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, type Principal, type UserStore } from '../src/index.js';
+import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, createPasswordHasher, type Principal, type UserStore } from '../src/index.js';
 import { HS_SECRET } from './helpers/keys.js';
 
 describe('AuthService.authenticate, stateless (userLookup: false)', () => {
@@ -185,4 +185,48 @@ describe('AuthService.authenticate with sliding tokens accepted (authTokenClasse
       return true;
     });
   });
+});
+
+describe('AuthService.blacklist and logout end the session', () => {
+  async function setup(withBlacklistSession: boolean) {
+    const store = new MemoryStore({ warn: false });
+    const calls: string[] = [];
+    // The store as a TokenStore that records which writes the service makes; without
+    // blacklistSession it is a store that only has the required methods.
+    const tokenStore = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'blacklistSession' && !withBlacklistSession) return undefined;
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (['blacklist', 'blacklistSession', 'revokeFamilyOf'].includes(String(name))) calls.push(String(name));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const hasher = createPasswordHasher();
+    const alice = await store.createUser({ username: 'alice', passwordHash: await hasher.hash('pw'), isActive: true });
+    const service = new AuthService({ settings: { signingKey: HS_SECRET, rotateRefreshTokens: true }, userStore: store, tokenStore, hasher });
+    const client = { userAgent: null, address: null };
+    return { service, store, calls, alice, client };
+  }
+
+  for (const withBlacklistSession of [true, false]) {
+    it(`revokes the token and its session ${withBlacklistSession ? 'in one store write (blacklistSession)' : 'with blacklist then revokeFamilyOf (a store without blacklistSession)'}`, async () => {
+      const { service, store, calls, alice, client } = await setup(withBlacklistSession);
+      const first = await service.obtainPair({ username: 'alice', password: 'pw' }, client);
+      const kept = await service.obtainPair({ username: 'alice', password: 'pw' }, client);
+      const rotated = await service.refresh(first.refresh, client);
+      const now = Math.floor(Date.now() / 1000);
+      assert.equal((await store.listSessions(alice.id, now)).length, 2);
+      await service.blacklist(rotated.refresh);
+      assert.deepEqual(calls, withBlacklistSession ? ['blacklistSession'] : ['blacklist', 'revokeFamilyOf']);
+      assert.equal((await store.listSessions(alice.id, now)).length, 1, 'the blacklisted token\'s session ended; the other stays');
+      await assert.rejects(service.blacklist(rotated.refresh), (error: TokenPairError) => error.code === 'token_not_valid' && error.detail === 'Token is blacklisted');
+      await assert.rejects(service.refresh(rotated.refresh, client), (error: TokenPairError) => error.detail === 'Token is blacklisted');
+      const principal = await service.authenticate(`Bearer ${kept.access}`);
+      await service.logout(principal, kept.refresh);
+      assert.deepEqual(await store.listSessions(alice.id, now), []);
+    });
+  }
 });

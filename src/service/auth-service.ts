@@ -310,7 +310,13 @@ export class AuthService {
     const now = this.#now();
     const status = await guarded(store.status(token.jti, now));
     if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
-    const result = await guarded(store.blacklist(this.#record(token, newFamilyId()), 'logout', now));
+    const record = this.#record(token, newFamilyId());
+    if (store.blacklistSession) {
+      // The token and its session in one durable write.
+      if ((await guarded(store.blacklistSession(record, 'logout', now))) === 'already_blacklisted') throw new TokenError('token_blacklisted');
+      return;
+    }
+    const result = await guarded(store.blacklist(record, 'logout', now));
     if (result === 'already_blacklisted') throw new TokenError('token_blacklisted');
     await guarded(store.revokeFamilyOf(token.jti, 'logout', now));
   }

@@ -170,6 +170,12 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
     return 'blacklisted';
   }
 
+  async blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
+    const result = await this.blacklist(token, reason, now);
+    if (result === 'blacklisted') await this.revokeFamilyOf(token.jti, reason, now);
+    return result;
+  }
+
   async revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean> {
     this.#check();
     const row = this.#tokens.get(jti);

@@ -423,15 +423,15 @@ export class PostgresStore implements TokenStore, UserStore, UserAdmin, Throttle
   }
 
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
+    return this.#transaction((tx) => blacklistIn(tx, token, reason, now));
+  }
+
+  /** Both writes in one transaction: one commit, all or nothing. */
+  blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
     return this.#transaction(async (tx) => {
-      const revoke = async () => (await tx.query(SQL.blacklist, [token.jti, now, reason])).rowCount === 1;
-      if (await revoke()) return 'blacklisted';
-      if ((await tx.query(SQL.tokenExists, [token.jti])).rowCount === 0) {
-        // Never seen: recorded (in its family, or a new one), then revoked.
-        await recordUnknown(tx, token, { userAgent: null, address: null });
-        if (await revoke()) return 'blacklisted';
-      }
-      return 'already_blacklisted';
+      const result = await blacklistIn(tx, token, reason, now);
+      if (result === 'blacklisted') await tx.query(SQL.revokeFamilyOf, [now, reason, token.jti]);
+      return result;
     });
   }
 
@@ -594,6 +594,18 @@ async function insertToken(tx: Client, token: TokenRecord, familyId: string): Pr
 }
 
 /** A token never seen: recorded in its family when that family exists (never resetting it), else in a new one. */
+/** Revokes one token inside `tx`, recording it first if it was never seen. */
+async function blacklistIn(tx: Client, token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
+  const revoke = async () => (await tx.query(SQL.blacklist, [token.jti, now, reason])).rowCount === 1;
+  if (await revoke()) return 'blacklisted';
+  if ((await tx.query(SQL.tokenExists, [token.jti])).rowCount === 0) {
+    // Never seen: recorded (in its family, or a new one), then revoked.
+    await recordUnknown(tx, token, { userAgent: null, address: null });
+    if (await revoke()) return 'blacklisted';
+  }
+  return 'already_blacklisted';
+}
+
 async function recordUnknown(tx: Client, token: TokenRecord, client: ClientInfo): Promise<void> {
   await tx.query(SQL.insertOrExtendFamily, [token.familyId, token.userId, token.issuedAt, token.expiresAt, nullable(client.userAgent), nullable(client.address)]);
   // A concurrent transaction may have recorded it meanwhile: then that row stands.

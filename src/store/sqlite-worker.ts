@@ -25,6 +25,7 @@ export interface WriteOps {
   consume(request: ConsumeRequest): ConsumeOutcome;
   touch(jti: string, client: ClientInfo, now: number): null;
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): 'blacklisted' | 'already_blacklisted';
+  blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): 'blacklisted' | 'already_blacklisted';
   revokeFamilyOf(jti: string, reason: RevokeReason, now: number): boolean;
   revokeSession(userId: string, sessionId: string, reason: RevokeReason, now: number): boolean;
   revokeUserFamilies(userId: string, reason: RevokeReason, now: number): number;
@@ -69,6 +70,7 @@ const OP_NAMES: ReadonlySet<string> = new Set<WriteOpName>([
   'consume',
   'touch',
   'blacklist',
+  'blacklistSession',
   'revokeFamilyOf',
   'revokeSession',
   'revokeUserFamilies',
@@ -233,6 +235,13 @@ class Writer implements WriteOps {
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): 'blacklisted' | 'already_blacklisted' {
     if (!this.#s.tokenExists.get(token.jti)) this.#recordUnknown(token, { userAgent: null, address: null });
     return this.#s.blacklist.run(now, reason, token.jti).changes === 1 ? 'blacklisted' : 'already_blacklisted';
+  }
+
+  /** Both writes in this operation's savepoint: one commit, all or nothing. */
+  blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): 'blacklisted' | 'already_blacklisted' {
+    const result = this.blacklist(token, reason, now);
+    if (result === 'blacklisted') this.revokeFamilyOf(token.jti, reason, now);
+    return result;
   }
 
   revokeFamilyOf(jti: string, reason: RevokeReason, now: number): boolean {

@@ -426,6 +426,10 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
     return this.#write('blacklist', token, reason, now);
   }
 
+  blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
+    return this.#write('blacklistSession', token, reason, now);
+  }
+
   revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean> {
     return this.#write('revokeFamilyOf', jti, reason, now);
   }

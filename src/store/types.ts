@@ -91,6 +91,13 @@ export interface TokenStore {
    * `already_blacklisted` when it was revoked before (R5).
    */
   blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'>;
+  /**
+   * Optional: `blacklist`, then, when it answers `blacklisted`, `revokeFamilyOf` for the same token,
+   * in ONE durable transaction (logout and the blacklist endpoint end the token's session). Without
+   * it the service makes the two calls, and a crash between their commits can leave the session
+   * listed as live. The built-in stores have it.
+   */
+  blacklistSession?(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'>;
   /** Revokes every token of the family the token `jti` belongs to. */
   revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean>;
   /** Revokes one session of a user; `false` (and nothing changes) when the user has no such live session (as `listSessions` counts them). */

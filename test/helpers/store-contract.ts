@@ -247,6 +247,32 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         assert.equal(await store.blacklist(token, 'blacklist', T + 1), 'already_blacklisted');
         assert.deepEqual(await store.consume(consumeRequest(token, successorOf(token, T + 2), T + 2)), { status: 'revoked' });
       });
+
+      it('blacklistSession, where the store has it: the token and its family in one write; a second time changes nothing', async (t) => {
+        if (typeof store.blacklistSession !== 'function') {
+          t.skip(`${name} has no blacklistSession: the service calls blacklist and revokeFamilyOf`);
+          return;
+        }
+        const token = await login();
+        const next = successorOf(token, T + 1);
+        await store.consume(consumeRequest(token, next, T + 1));
+        const other = await login();
+        assert.equal((await store.listSessions('7', T + 1)).length, 2);
+        assert.equal(await store.blacklistSession(next, 'logout', T + 2), 'blacklisted');
+        assert.equal(await store.status(next.jti, T + 2), 'revoked');
+        assert.equal(await store.status(token.jti, T + 2), 'revoked', 'the family is revoked with it');
+        assert.deepEqual((await store.listSessions('7', T + 2)).map((session) => session.id), [other.familyId], 'its session is gone, the other stays');
+        assert.equal(await store.status(other.jti, T + 2), 'active');
+        assert.equal(await store.blacklistSession(next, 'logout', T + 3), 'already_blacklisted');
+        assert.equal(await store.blacklistSession(other, 'logout', T + 3), 'blacklisted');
+        assert.deepEqual(await store.listSessions('7', T + 3), []);
+        // A token never seen is recorded, revoked, and its (new) family with it.
+        const unknown = tokenRecord({ userId: '12' });
+        assert.equal(await store.blacklistSession(unknown, 'blacklist', T), 'blacklisted');
+        assert.equal(await store.status(unknown.jti, T), 'revoked');
+        assert.deepEqual(await store.listSessions('12', T), []);
+        assert.equal(await store.revokeFamilyOf(unknown.jti, 'logout', T + 1), false, 'its family is revoked already');
+      });
     });
 
     describe('revoking families', () => {
