@@ -163,6 +163,18 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
 
   async blacklist(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
     this.#check();
+    return this.#blacklist(token, reason, now);
+  }
+
+  /** Both changes in one synchronous step: nothing runs between them. */
+  async blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
+    this.#check();
+    const result = this.#blacklist(token, reason, now);
+    if (result === 'blacklisted') this.#revokeFamilyOf(token.jti, reason, now);
+    return result;
+  }
+
+  #blacklist(token: TokenRecord, reason: RevokeReason, now: number): 'blacklisted' | 'already_blacklisted' {
     const row = this.#tokens.get(token.jti) ?? this.#recordUnknown(token, { userAgent: null, address: null });
     if (row.revokedAt !== null) return 'already_blacklisted';
     row.revokedAt = now;
@@ -170,14 +182,12 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
     return 'blacklisted';
   }
 
-  async blacklistSession(token: TokenRecord, reason: RevokeReason, now: number): Promise<'blacklisted' | 'already_blacklisted'> {
-    const result = await this.blacklist(token, reason, now);
-    if (result === 'blacklisted') await this.revokeFamilyOf(token.jti, reason, now);
-    return result;
-  }
-
   async revokeFamilyOf(jti: string, reason: RevokeReason, now: number): Promise<boolean> {
     this.#check();
+    return this.#revokeFamilyOf(jti, reason, now);
+  }
+
+  #revokeFamilyOf(jti: string, reason: RevokeReason, now: number): boolean {
     const row = this.#tokens.get(jti);
     const family = row && this.#families.get(row.familyId);
     if (!family || family.revokedAt !== null) return false;
