@@ -416,7 +416,7 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         for (const id of ['999999', '0', `0${bob.id}`, `${bob.id}.0`, ` ${bob.id}`, 'bob', '']) assert.equal(await store.findById(id), null, JSON.stringify(id));
       });
 
-      it('findByIdSync, where the store has it, answers exactly what findById answers', async (t) => {
+      it('findByIdSync, where the store has it, answers the stored user, or null for any other id', async (t) => {
         if (typeof store.findByIdSync !== 'function') {
           t.skip(`${name} reads over the network: it has no findByIdSync, and the authenticator awaits findById`);
           return;
@@ -424,10 +424,12 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         const bob = await store.createUser({ username: 'bob', passwordHash: 'h1', isActive: true });
         const alice = await store.createUser({ username: 'alice', passwordHash: 'pbkdf2_sha256$870000$salt$hash', isActive: false });
         await store.updateLastLogin(alice.id, T + 3);
-        for (const id of [bob.id, alice.id, '999999', '0', `0${bob.id}`, `${bob.id}.0`, ` ${bob.id}`, 'bob', '', '99999999999999999999']) {
-          assert.deepEqual(store.findByIdSync(id), await store.findById(id), JSON.stringify(id));
-        }
+        // Expected values come from createUser, not from findById (which may itself call findByIdSync).
+        assert.deepEqual(store.findByIdSync(bob.id), bob);
         assert.deepEqual(store.findByIdSync(alice.id), { ...alice, lastLogin: T + 3 });
+        for (const id of ['999999', '0', `0${bob.id}`, `${bob.id}.0`, ` ${bob.id}`, 'bob', '', '99999999999999999999']) {
+          assert.equal(store.findByIdSync(id), null, JSON.stringify(id));
+        }
         // A write through the writer is seen by the next read: no stale copy.
         await store.setActive(bob.id, false);
         assert.equal(store.findByIdSync(bob.id)!.isActive, false);
