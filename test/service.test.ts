@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, createPasswordHasher, type Principal, type UserStore } from '../src/index.js';
+import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, WIRE_ERRORS, createPasswordHasher, type Principal, type UserStore } from '../src/index.js';
 import { HS_SECRET } from './helpers/keys.js';
 
 describe('AuthService.authenticate, stateless (userLookup: false)', () => {
@@ -58,9 +58,13 @@ describe('AuthService.authenticateSync (no promise on the bearer check)', () => 
   };
 
   async function setup(userLookup: boolean) {
-    let now = Date.UTC(2026, 10, 25);
+    const now = Date.UTC(2026, 10, 25);
     const store = new MemoryStore({ warn: false });
-    const service = new AuthService({ settings: { signingKey: HS_SECRET, userLookup, checkRevokeToken: true }, userStore: store, tokenStore: store, clock: () => now });
+    const settings = { signingKey: HS_SECRET, userLookup, checkRevokeToken: true };
+    const service = new AuthService({ settings, userStore: store, tokenStore: store, clock: () => now });
+    // The same settings, clock and users through a store that can only be awaited: the other path.
+    const awaitedOnly: UserStore = { findById: (id) => store.findById(id), findByUsername: (name) => store.findByUsername(name) };
+    const awaited = new AuthService({ settings, userStore: awaitedOnly, tokenStore: store, clock: () => now });
     const alice = await store.createUser({ username: 'alice', passwordHash: 'x', isActive: true });
     const bob = await store.createUser({ username: 'bob', passwordHash: 'x', isActive: true });
     const carol = await store.createUser({ username: 'carol', passwordHash: 'x', isActive: true });
@@ -87,31 +91,48 @@ describe('AuthService.authenticateSync (no promise on the bearer check)', () => 
       `Bearer ${service.tokens.access.forUser({ id: '99999', securityStamp: 'gone' }).toString()}`,
       `Bearer ${bobAccess}`, `Bearer ${carolAccess}`,
     ];
-    return { service, store, headers };
+    return { service, awaited, headers, users: { alice, bob, carol } };
   }
 
+  /** The detail and, for token_not_valid_for_any_type, the message of the one access class. */
+  const refused = (key: keyof typeof WIRE_ERRORS, message?: keyof typeof WIRE_ERRORS) => {
+    const error = WIRE_ERRORS[key];
+    return { code: error.code, detail: error.detail, ...(message ? { messages: [{ token_class: 'AccessToken', token_type: 'access', message: WIRE_ERRORS[message].detail }] } : {}) };
+  };
+  const brief = (o: Outcome) => (o.ok ? { id: o.id, username: o.username } : { code: o.code, detail: o.detail, ...(o.messages ? { messages: o.messages } : {}) });
+
   for (const userLookup of [false, true]) {
-    it(`answers every header exactly as authenticate does (userLookup: ${userLookup})`, async () => {
-      const { service, headers } = await setup(userLookup);
+    it(`answers every header of a table with the exact principal or error (userLookup: ${userLookup})`, async () => {
+      const { service, headers, users } = await setup(userLookup);
       assert.equal(service.authenticatesSync, true);
-      const codes: string[] = [];
-      for (const header of headers) {
-        const sync = outcome(() => service.authenticateSync(header));
-        assert.deepEqual(sync, await outcomeAsync(() => service.authenticate(header)), JSON.stringify(header?.slice(0, 16)));
-        codes.push(sync.ok ? 'ok' : sync.code);
-      }
-      // The table covers success and every error the authenticator gives.
-      assert.deepEqual(codes, [
-        'ok', 'ok', 'ok', 'ok',
-        'not_authenticated', 'not_authenticated', 'not_authenticated', 'not_authenticated', 'bad_authorization_header', 'bad_authorization_header', 'token_not_valid',
-        'token_not_valid', 'token_not_valid', 'token_not_valid',
-        'token_not_valid',
-        userLookup ? 'user_not_found' : 'ok',
-        userLookup ? 'user_inactive' : 'ok',
-        userLookup ? 'password_changed' : 'ok',
-      ]);
+      const anyType = (message: keyof typeof WIRE_ERRORS) => refused('token_not_valid_for_any_type', message);
+      const alice = { id: users.alice.id, username: 'alice' };
+      // Stateless, the username comes from a claim (only alice's token has one); looked up, from the store.
+      const expected = [
+        alice, alice, alice, alice,
+        refused('not_authenticated'), refused('not_authenticated'), refused('not_authenticated'), refused('not_authenticated'),
+        refused('bad_authorization_header'), refused('bad_authorization_header'),
+        anyType('token_invalid'), anyType('token_wrong_type'), anyType('token_expired'), anyType('token_invalid'),
+        refused('token_no_user_id'),
+        userLookup ? refused('user_not_found') : { id: '99999', username: '' },
+        userLookup ? refused('user_inactive') : { id: users.bob.id, username: '' },
+        userLookup ? refused('password_changed') : { id: users.carol.id, username: '' },
+      ];
+      assert.deepEqual(headers.map((header) => brief(outcome(() => service.authenticateSync(header)))), expected);
+      // And the promise-returning entry point answers the same.
+      for (const [i, header] of headers.entries()) assert.deepEqual(brief(await outcomeAsync(() => service.authenticate(header))), expected[i], String(i));
     });
   }
+
+  it('answers exactly what the awaited path answers (a user store without findByIdSync), principal and error alike', async () => {
+    const { service, awaited, headers } = await setup(true);
+    assert.equal(awaited.authenticatesSync, false);
+    for (const header of headers) {
+      const sync = outcome(() => service.authenticateSync(header));
+      const slow = await outcomeAsync(() => awaited.authenticate(header));
+      assert.deepEqual(sync, slow, JSON.stringify(header?.slice(0, 16)));
+    }
+  });
 
   it('is on only with local keys, access tokens only, and no lookup or a store with findByIdSync', () => {
     const store = new MemoryStore({ warn: false });
