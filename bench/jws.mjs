@@ -5,7 +5,7 @@
  *   npm run bench -- jws [options]              (or: node --expose-gc bench/jws.mjs [options])
  *   options: --rounds N, --slice MS, --judge cpu|wall, --only TEXT, --json FILE, --strict, --quick (see --help)
  */
-import { createHmac, generateKeyPairSync, randomBytes, timingSafeEqual, verify as cryptoVerify, webcrypto } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, timingSafeEqual, verify as cryptoVerify, webcrypto } from 'node:crypto';
 import { SignJWT, importJWK, jwtVerify } from 'jose';
 import { createSigner, createVerifier } from 'fast-jwt';
 import { check, fail, loadDist, parseOptions, report, runGroups } from './lib/harness.mjs';
@@ -55,10 +55,14 @@ const accessClaims = { ...hs.access.forUser(USER).payload };
 // Asymmetric: the same KeyObject for the raw floor and tokenpair (passed as verifyingKey, which
 // tokenpair keeps as is).
 
-function asymmetric(algorithm, generate, hash, rawOptions) {
-  const { privateKey, publicKey } = generate();
-  const tokens = createTokens({ algorithm, signingKey: privateKey, verifyingKey: publicKey });
+function asymmetric(algorithm, type, options, hash, rawOptions) {
+  // Generated as PEM and imported: a KeyObject straight from generateKeyPairSync can deadlock a
+  // JWK export on Node 20 (src/jws/keys.ts, ownCopy), and jose's key below is made from a JWK.
+  const pem = generateKeyPairSync(type, { ...options, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const tokens = createTokens({ algorithm, signingKey: createPrivateKey(pem.privateKey), verifyingKey: createPublicKey(pem.publicKey) });
   const token = tokens.access.forUser(USER).toString();
+  // The floor verifies with the very KeyObject tokenpair verifies with (its own copy of the key).
+  const publicKey = tokens.settings.keyRing.keys[0].verifyKey;
   const verifyOptions = rawOptions ? { key: publicKey, ...rawOptions } : publicKey;
   /** The floor: split, base64url, crypto.verify with the KeyObject, JSON.parse. No checks. */
   const raw = (t) => {
@@ -71,9 +75,9 @@ function asymmetric(algorithm, generate, hash, rawOptions) {
   return { algorithm, tokens, token, publicKey, raw };
 }
 
-const rs = asymmetric('RS256', () => generateKeyPairSync('rsa', { modulusLength: 2048 }), 'sha256', null);
-const es = asymmetric('ES256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }), 'sha256', { dsaEncoding: 'ieee-p1363' });
-const ed = asymmetric('EdDSA', () => generateKeyPairSync('ed25519'), null, null);
+const rs = asymmetric('RS256', 'rsa', { modulusLength: 2048 }, 'sha256', null);
+const es = asymmetric('ES256', 'ec', { namedCurve: 'P-256' }, 'sha256', { dsaEncoding: 'ieee-p1363' });
+const ed = asymmetric('EdDSA', 'ed25519', {}, null, null);
 
 for (const a of [rs, es, ed]) {
   a.joseKey = await importJWK(a.publicKey.export({ format: 'jwk' }), a.algorithm); // a CryptoKey: jose's fastest form

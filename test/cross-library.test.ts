@@ -5,12 +5,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import * as jose from 'jose';
 import { createTokens, TokenError, type Algorithm, type JsonWebKeyInput, type Tokens } from '../src/index.js';
 import { signBytes, signatureMatches } from '../src/jws/compact.js';
 import { toRingKey } from '../src/jws/keyring.js';
-import { ALL_ALGORITHMS, keyFor } from './helpers/keys.js';
+import { ALL_ALGORITHMS, keyFor, generatePair } from './helpers/keys.js';
 
 const NOW_MS = Date.UTC(2030, 0, 15, 12, 0, 0);
 const NOW = NOW_MS / 1000;
@@ -30,9 +30,9 @@ function joseSignKey(alg: Algorithm): KeyObject | Uint8Array {
 /** A different key of the same algorithm (and, for RSA, the same modulus length). */
 function otherKey(alg: Algorithm): KeyObject | Uint8Array {
   if (alg.startsWith('HS')) return new Uint8Array(randomBytes({ HS256: 32, HS384: 48, HS512: 64 }[alg as 'HS256']));
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  if (alg === 'EdDSA') return generateKeyPairSync('ed25519').privateKey;
-  return generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] }).privateKey;
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return generatePair('rsa', { modulusLength: 2048 }).privateKey;
+  if (alg === 'EdDSA') return generatePair('ed25519').privateKey;
+  return generatePair('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] }).privateKey;
 }
 
 function tokensFor(alg: Algorithm, kid?: string): Tokens {

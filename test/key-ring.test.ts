@@ -5,9 +5,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createHmac, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
 import { createTokens, TokenError, type Tokens } from '../src/index.js';
+import { generatePair } from './helpers/keys.js';
 
 const NOW_MS = Date.UTC(2030, 2, 1, 9, 0, 0);
 const clock = () => NOW_MS;
@@ -15,9 +18,9 @@ const clock = () => NOW_MS;
 const SECRET_A = 'key-ring-secret-A-7c1e93b2f0d84a6e5b2c9d1f0e3a7b64';
 const SECRET_B = 'key-ring-secret-B-2f8d6a0c4e1b937d5a8f2c6e0b4d9173';
 
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const ed = generateKeyPairSync('ed25519');
+const ec = generatePair('ec', { namedCurve: 'P-256' });
+const rsa = generatePair('rsa', { modulusLength: 2048 });
+const ed = generatePair('ed25519');
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
@@ -191,10 +194,42 @@ describe('key ring: mixed algorithms (ES256 current, RS256 old)', () => {
       assert.equal(payload.user_id, kid === 'ec-2030' ? '20' : '21');
     }
     // A token from a key outside the set is not verified by it.
-    const outsider = createTokens({ keyRing: [{ kid: 'ec-2030', algorithm: 'ES256', signingKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }] }, { clock });
+    const outsider = createTokens({ keyRing: [{ kid: 'ec-2030', algorithm: 'ES256', signingKey: generatePair('ec', { namedCurve: 'P-256' }).privateKey }] }, { clock });
     await assert.rejects(
       jose.jwtVerify(outsider.access.forUser({ id: 22 }).toString(), keySet, { currentDate: new Date(NOW_MS) }),
       jose.errors.JWSSignatureVerificationFailed,
     );
+  });
+});
+
+describe('keys made by generateKeyPairSync (a Node 20 deadlock)', () => {
+  const CHILD = fileURLToPath(new URL('../../test/fixtures/generated-keys-child.mjs', import.meta.url));
+  const INDEX = fileURLToPath(new URL('../src/index.js', import.meta.url));
+
+  it('8,000 key rings over fresh generateKeyPairSync keys export their keys with collections running inside the exports, and nothing hangs', () => {
+    // A stress check, not a certain reproduction: on the code before the fix (the ring kept the
+    // caller's KeyObject) this child hung in 3 of 4 runs; it takes ~4 s when nothing hangs. The
+    // deterministic check of the fix is the next test.
+    const result = spawnSync(process.execPath, ['--max-semi-space-size=1', CHILD, INDEX, '8000'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.signal, null, `the child hung and was killed (${result.signal})`);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'done 8000');
+  });
+
+  it("the ring holds its own copy of a KeyObject: the same key, not the caller's object", () => {
+    const pair = generatePair('ec', { namedCurve: 'P-256' });
+    const tokens = createTokens({ algorithm: 'ES256', signingKey: pair.privateKey, verifyingKey: pair.publicKey }, { clock });
+    const key = tokens.settings.keyRing!.keys[0]!;
+    assert.notEqual(key.signKey, pair.privateKey);
+    assert.notEqual(key.verifyKey, pair.publicKey);
+    assert.ok(key.signKey!.equals(pair.privateKey));
+    assert.ok(key.verifyKey.equals(pair.publicKey));
+    const token = tokens.access.forUser({ id: 1 }).toString();
+    const [headerB64, payloadB64, signature] = token.split('.');
+    assert.ok(cryptoVerify('sha256', Buffer.from(`${headerB64}.${payloadB64}`), { key: pair.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature!, 'base64url')));
+    // The JWKS is made once and each call gets its own copy.
+    const first = tokens.jwks();
+    first.keys[0]!.kid = 'changed';
+    assert.deepEqual(tokens.jwks(), { keys: [{ ...pair.publicKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' }] });
   });
 });

@@ -7,10 +7,10 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import * as jose from 'jose';
 import { ConfigurationError, createTokens, TokenError, TokenPairError, type PublicJwk, type Tokens } from '../src/index.js';
-import { ALL_ALGORITHMS, keyFor } from './helpers/keys.js';
+import { ALL_ALGORITHMS, keyFor, generatePair } from './helpers/keys.js';
 
 interface JwksServer {
   url: string;
@@ -69,9 +69,9 @@ async function jwksServer(keys: object[], status = 200): Promise<JwksServer> {
   };
 }
 
-const rsa1 = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const rsa2 = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const ec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const rsa1 = generatePair('rsa', { modulusLength: 2048 });
+const rsa2 = generatePair('rsa', { modulusLength: 2048 });
+const ec1 = generatePair('ec', { namedCurve: 'P-256' });
 
 /** The signing side: an ordinary instance with a key ring. */
 const rsaSigner1 = createTokens({ algorithm: 'RS256', keyRing: [{ kid: 'rsa-1', signingKey: rsa1.privateKey }] });
@@ -139,7 +139,7 @@ describe('remote JWKS (jwkUrl)', () => {
     // An RS256 token is not accepted by the ES256 instance, although its key is in the set.
     await assert.rejects(tokens.access.verify(rsaSigner1.access.forUser({ id: 1 }).toString()), isKind('token_invalid'));
     // A signature by another P-256 key under the published kid fails.
-    const impostor = createTokens({ algorithm: 'ES256', keyRing: [{ kid: 'ec-1', signingKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }] });
+    const impostor = createTokens({ algorithm: 'ES256', keyRing: [{ kid: 'ec-1', signingKey: generatePair('ec', { namedCurve: 'P-256' }).privateKey }] });
     await assert.rejects(tokens.access.verify(impostor.access.forUser({ id: 1 }).toString()), (e: unknown) =>
       e instanceof TokenError && e.kind === 'token_invalid' && e.reason === 'signature does not match');
     assert.equal(server.requests, 1);
@@ -231,7 +231,7 @@ describe('remote JWKS (jwkUrl)', () => {
   });
 
   it('a JWKS RSA key under 2048 bits is refused like a local one (S3) → token_invalid', async () => {
-    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const weak = generatePair('rsa', { modulusLength: 1024 });
     const server = await jwksServer([{ ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'RS256', use: 'sig' }]);
     const tokens = createTokens({ algorithm: 'RS256', jwkUrl: server.url });
     const now = Math.floor(Date.now() / 1000);

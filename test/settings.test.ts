@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import {
   ConfigurationError,
   createTokens,
@@ -14,7 +14,7 @@ import {
   TokenError,
   type SettingsInput,
 } from '../src/index.js';
-import { HS_SECRET, keyFor } from './helpers/keys.js';
+import { HS_SECRET, keyFor, generatePair } from './helpers/keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -379,7 +379,7 @@ describe('HMAC secrets (S3)', () => {
 
 describe('asymmetric keys (S3)', () => {
   it('refuses an RSA key under 2048 bits, as signing or verifying key', () => {
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const small = generatePair('rsa', { modulusLength: 1024 });
     for (const algorithm of ['RS256', 'PS256'] as const) {
       refuses({ algorithm, signingKey: small.privateKey }, 'signingKey', `signingKey must be an RSA key of at least 2048 bits for ${algorithm} (got 1024)`);
       refuses({ algorithm, verifyingKey: small.publicKey }, 'verifyingKey', `verifyingKey must be an RSA key of at least 2048 bits for ${algorithm} (got 1024)`);
@@ -404,9 +404,9 @@ describe('asymmetric keys (S3)', () => {
   });
 
   it('refuses a verifyingKey that is not the public half of signingKey', () => {
-    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const other = generatePair('rsa', { modulusLength: 2048 });
     refuses({ algorithm: 'RS256', signingKey: keyFor('RS256').privateKey, verifyingKey: other.publicKey }, 'verifyingKey', 'verifyingKey is not the public half of signingKey');
-    refuses({ algorithm: 'ES256', signingKey: keyFor('ES256').privateKey, verifyingKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey }, 'verifyingKey',
+    refuses({ algorithm: 'ES256', signingKey: keyFor('ES256').privateKey, verifyingKey: generatePair('ec', { namedCurve: 'P-256' }).publicKey }, 'verifyingKey',
       'verifyingKey is not the public half of signingKey');
     // The matching half, in any form, is fine.
     const key = keyFor('RS256');

@@ -6,9 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { createTokens, TokenError, type ErrorKind, type SettingsInput, type Token, type Tokens } from '../src/index.js';
-import { HS_SECRET, keyFor } from './helpers/keys.js';
+import { HS_SECRET, keyFor, generatePair } from './helpers/keys.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -315,7 +315,7 @@ describe('S2 header: a JSON object, alg as configured, kid exact, no forbidden p
   });
 
   it('rejects every forbidden header parameter, whatever its value', async () => {
-    const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const attacker = generatePair('rsa', { modulusLength: 2048 });
     const forbidden: Record<string, unknown> = {
       crit: ['exp'],
       jku: 'https://attacker.example/jwks.json',
@@ -337,7 +337,7 @@ describe('S2 header: a JSON object, alg as configured, kid exact, no forbidden p
   });
 
   it('never takes a key from the token: an embedded jwk or jku naming the attacker key is refused', async () => {
-    const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const attacker = generatePair('rsa', { modulusLength: 2048 });
     const header = { alg: 'RS256', typ: 'JWT' };
     await accepts(rs.access, forgeAsymmetric(header, claims(), keyFor('RS256').privateKey!));
     await rejects(rs.access, forgeAsymmetric(header, claims(), attacker.privateKey), 'token_invalid', /signature/);

@@ -60,6 +60,7 @@ export class KeyRing {
   /** True when keys carry a `kid` (tokens then carry it too). */
   readonly usesKid: boolean;
   readonly #byKid = new Map<string, RingKey>();
+  #jwks: { keys: PublicJwk[] } | undefined;
 
   constructor(keys: readonly RingKey[]) {
     this.keys = keys;
@@ -98,14 +99,21 @@ export class KeyRing {
     return typeof kid === 'string' ? this.#byKid.get(kid) : undefined;
   }
 
-  /** The public keys as a JWKS document (RFC 7517 §5). Shared secrets are never published. */
+  /**
+   * The public keys as a JWKS document (RFC 7517 §5). Shared secrets are never published. Made on
+   * the first call and then kept (the keys never change): the JWKS endpoint does no key export per
+   * request. Each call returns a fresh copy, so a caller may change it.
+   */
   jwks(): { keys: PublicJwk[] } {
-    const keys: PublicJwk[] = [];
-    for (const key of this.keys) {
-      if (key.spec.family === 'HMAC') continue;
-      const jwk = key.verifyKey.export({ format: 'jwk' }) as Record<string, unknown>;
-      keys.push({ ...jwk, kty: String(jwk.kty), ...(key.kid !== undefined ? { kid: key.kid } : {}), alg: key.algorithm, use: 'sig' });
+    if (this.#jwks === undefined) {
+      const keys: PublicJwk[] = [];
+      for (const key of this.keys) {
+        if (key.spec.family === 'HMAC') continue;
+        const jwk = key.verifyKey.export({ format: 'jwk' }) as Record<string, unknown>;
+        keys.push({ ...jwk, kty: String(jwk.kty), ...(key.kid !== undefined ? { kid: key.kid } : {}), alg: key.algorithm, use: 'sig' });
+      }
+      this.#jwks = { keys };
     }
-    return { keys };
+    return { keys: this.#jwks.keys.map((jwk) => ({ ...jwk })) };
   }
 }

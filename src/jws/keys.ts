@@ -142,12 +142,27 @@ function importHmacSecret(setting: string, spec: AlgorithmSpec, input: KeyInput)
   return createSecretKey(bytes);
 }
 
+/**
+ * A KeyObject of our own with the same key, imported from its DER encoding. A KeyObject that
+ * `generateKeyPairSync`/`generateKeyPair` returned shares a lock with the key-generation job that
+ * made it; on Node 20 (seen on 20.20.2) a garbage collection that destroys that job while the key
+ * is being exported as a JWK deadlocks the process (the export holds the lock while it allocates;
+ * the job's destructor takes the same lock). The DER export does not allocate under the lock, and
+ * the copy shares no lock with any job, so every later export (the JWKS) is safe.
+ */
+function ownCopy(key: KeyObject): KeyObject {
+  return key.type === 'private'
+    ? createPrivateKey({ key: key.export({ type: 'pkcs8', format: 'der' }), type: 'pkcs8', format: 'der' })
+    : createPublicKey({ key: key.export({ type: 'spki', format: 'der' }), type: 'spki', format: 'der' });
+}
+
 function importAsymmetric(setting: string, input: KeyInput, kind: 'private' | 'public'): KeyObject {
   try {
     if (input instanceof KeyObject) {
       if (input.type === 'secret') throw new Error('a shared secret is not an asymmetric key');
       if (kind === 'private' && input.type !== 'private') throw new Error('a public key cannot sign');
-      return kind === 'public' && input.type === 'private' ? createPublicKey(input) : input;
+      const own = ownCopy(input);
+      return kind === 'public' && own.type === 'private' ? createPublicKey(own) : own;
     }
     if (isJwkObject(input)) {
       if (input.kty === 'oct') throw new Error('a JWK of kty "oct" is a shared secret, not an asymmetric key');
