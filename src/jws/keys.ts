@@ -147,8 +147,9 @@ function importHmacSecret(setting: string, spec: AlgorithmSpec, input: KeyInput)
  * `generateKeyPairSync`/`generateKeyPair` returned shares a lock with the key-generation job that
  * made it; on Node 20 (seen on 20.20.2) a garbage collection that destroys that job while the key
  * is being exported as a JWK deadlocks the process (the export holds the lock while it allocates;
- * the job's destructor takes the same lock). The DER export does not allocate under the lock, and
- * the copy shares no lock with any job, so every later export (the JWKS) is safe.
+ * the job's destructor takes the same lock). Exporting DER never hung under the stress that hangs a
+ * JWK export within seconds (test/key-ring.test.ts), and the copy shares no lock with any job, so
+ * every later export (the JWKS) is safe.
  */
 function ownCopy(key: KeyObject): KeyObject {
   return key.type === 'private'
