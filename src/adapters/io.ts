@@ -70,7 +70,7 @@ export async function readWebBody(request: Request, maxBytes: number): Promise<U
 /** Node's headers as the handler takes them: one string per name (repeated ones joined). */
 export function nodeHeaders(headers: IncomingHttpHeaders): Record<string, string | undefined> {
   const record = Object.create(null) as Record<string, string | undefined>;
-  for (const [name, value] of Object.entries(headers)) record[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const name of Object.keys(headers)) record[name] = nodeHeader(headers, name);
   return record;
 }
 

@@ -58,26 +58,30 @@ export interface Credentials {
   password: string;
 }
 
-const unavailable = (cause: unknown) => new TokenPairError('service_unavailable', `store unavailable: ${(cause as Error)?.message ?? cause}`);
+/**
+ * Store and hasher failures become 503 (fail closed, S12); tokenpair's own errors pass through.
+ * StoreUnavailableError, HasherBusyError or a driver's own error: cannot serve now, so 503 and no token.
+ */
+function failClosed(error: unknown): never {
+  if (error instanceof TokenPairError) throw error;
+  throw new TokenPairError('service_unavailable', `store unavailable: ${(error as Error)?.message ?? error}`);
+}
+
+/** A store or hasher call, failing closed. */
+async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    return failClosed(error);
+  }
+}
 
 /** `guarded` for a synchronous store read. */
 function guardedSync<T>(work: () => T): T {
   try {
     return work();
   } catch (error) {
-    if (error instanceof TokenPairError) throw error;
-    throw unavailable(error);
-  }
-}
-
-/** Store and hasher failures become 503 (fail closed, S12); tokenpair's own errors pass through. */
-async function guarded<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof TokenPairError) throw error;
-    // StoreUnavailableError, HasherBusyError or a driver's own error: cannot serve now, so 503 and no token.
-    throw unavailable(error);
+    return failClosed(error);
   }
 }
 

@@ -176,24 +176,14 @@ export function parseUserId(id: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export interface UserRow {
-  id: number;
-  username: string;
-  password_hash: string;
-  is_active: number;
-  security_stamp: string;
-  last_login: number | null;
-  created_at: number;
-}
+/**
+ * The columns of a user row, in the order of `UserColumns`: every user read selects exactly these
+ * and reads them in raw mode (an array per row, no object: the bearer check's lookup is per request).
+ */
+export const USER_COLUMNS = 'id, username, password_hash, is_active, security_stamp, last_login, created_at';
 
-export function toUserRecord(row: UserRow): UserRecord {
-  return {
-    id: String(row.id),
-    username: row.username,
-    passwordHash: row.password_hash,
-    isActive: row.is_active === 1,
-    securityStamp: row.security_stamp,
-    lastLogin: row.last_login,
-    createdAt: row.created_at,
-  };
+export type UserColumns = [id: number, username: string, passwordHash: string, isActive: number, securityStamp: string, lastLogin: number | null, createdAt: number];
+
+export function toUserRecord(row: UserColumns): UserRecord {
+  return { id: String(row[0]), username: row[1], passwordHash: row[2], isActive: row[3] === 1, securityStamp: row[4], lastLogin: row[5], createdAt: row[6] };
 }

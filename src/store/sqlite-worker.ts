@@ -15,7 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { newStamp, windowEnd } from './memory.js';
-import { configureWriter, isUnavailableError, parseUserId, runMigrations, toUserRecord, type ConnectionOptions, type UserRow } from './sqlite-schema.js';
+import { USER_COLUMNS, configureWriter, isUnavailableError, parseUserId, runMigrations, toUserRecord, type ConnectionOptions, type UserColumns } from './sqlite-schema.js';
 import type { ClientInfo, ConsumeOutcome, ConsumeRequest, RevokeReason, TokenRecord, UserRecord } from './types.js';
 
 /** The write operations, as the worker runs them (synchronously, inside the batch transaction). */
@@ -150,7 +150,7 @@ class Writer implements WriteOps {
       flushFailures: p('DELETE FROM login_failures WHERE (key, window_end) IN (SELECT key, window_end FROM login_failures WHERE window_end <= ? LIMIT ?)'),
       userByUsername: p('SELECT id FROM users WHERE username = ?').pluck(),
       insertUser: p('INSERT INTO users (username, password_hash, is_active, security_stamp, last_login, created_at) VALUES (?, ?, ?, ?, NULL, ?)'),
-      userById: p('SELECT * FROM users WHERE id = ?'),
+      userById: p(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`).raw(true),
       setActive: p('UPDATE users SET is_active = ? WHERE id = ?'),
       setLastLogin: p('UPDATE users SET last_login = ? WHERE id = ?'),
       setHash: p('UPDATE users SET password_hash = ? WHERE id = ?'),
@@ -268,7 +268,7 @@ class Writer implements WriteOps {
   createUser(input: { username: string; passwordHash: string; isActive: boolean }): UserRecord {
     if (this.#s.userByUsername.get(input.username) !== undefined) throw new Error(`user "${input.username}" already exists`);
     const id = this.#s.insertUser.run(input.username, input.passwordHash, input.isActive ? 1 : 0, newStamp(), Math.floor(Date.now() / 1000)).lastInsertRowid;
-    return toUserRecord(this.#s.userById.get(id) as UserRow);
+    return toUserRecord(this.#s.userById.get(id) as UserColumns);
   }
 
   /** Runs `statement` for user `id`; throws when there is no such user. */

@@ -27,7 +27,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { windowEnd } from './memory.js';
-import { configureReader, configureWriter, isUnavailableError, parseUserId, runMigrations, toUserRecord, type UserRow } from './sqlite-schema.js';
+import { USER_COLUMNS, configureReader, configureWriter, isUnavailableError, parseUserId, runMigrations, toUserRecord, type UserColumns } from './sqlite-schema.js';
 import type { FromWorker, OpRequest, SerializedError, ToWorker, WorkerOptions, WriteOpName, WriteOps } from './sqlite-worker.js';
 import {
   StoreUnavailableError,
@@ -257,17 +257,13 @@ const READ_SQL = {
     FROM token_families
     WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expires_at > ?)
     ORDER BY last_used_at DESC, id ASC`,
-  userByUsername: 'SELECT * FROM users WHERE username = ?',
-  // Read in raw mode (an array, not an object per row): the bearer check's point query, per request.
-  userById: 'SELECT username, password_hash, is_active, security_stamp, last_login, created_at FROM users WHERE id = ?',
+  userByUsername: `SELECT ${USER_COLUMNS} FROM users WHERE username = ?`,
+  userById: `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`,
   failures: 'SELECT count FROM login_failures WHERE key = ? AND window_end = ?',
   ping: 'SELECT 1',
 } as const;
 
 type ReadStatements = { [K in keyof typeof READ_SQL]: Database.Statement };
-
-/** `READ_SQL.userById` in raw mode: the columns in their SELECT order. */
-type UserByIdRow = [username: string, passwordHash: string, isActive: number, securityStamp: string, lastLogin: number | null, createdAt: number];
 
 interface StatusRow {
   used_at: number | null;
@@ -330,6 +326,7 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
       store.#reader = reader;
       configureReader(reader, resolved);
       store.#read = Object.fromEntries(Object.entries(READ_SQL).map(([name, sql]) => [name, reader.prepare(sql)])) as ReadStatements;
+      store.#read.userByUsername.raw(true);
       store.#read.userById.raw(true);
     } catch (error) {
       await store.close().catch(() => {});
@@ -494,7 +491,7 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
   // ---- users --------------------------------------------------------------------------------------
 
   async findByUsername(username: string): Promise<UserRecord | null> {
-    const row = this.#reading((r) => r.userByUsername.get(username) as UserRow | undefined);
+    const row = this.#reading((r) => r.userByUsername.get(username) as UserColumns | undefined);
     return row ? toUserRecord(row) : null;
   }
 
@@ -509,10 +506,8 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
       this.#reading(() => null); // still fails when closed, like every other method
       return null;
     }
-    const row = this.#reading((r) => r.userById.get(rowId) as UserByIdRow | undefined);
-    if (!row) return null;
-    // `id` is the canonical decimal form parseUserId accepted: the row's id as text.
-    return { id, username: row[0], passwordHash: row[1], isActive: row[2] === 1, securityStamp: row[3], lastLogin: row[4], createdAt: row[5] };
+    const row = this.#reading((r) => r.userById.get(rowId) as UserColumns | undefined);
+    return row ? toUserRecord(row) : null;
   }
 
   async updateLastLogin(id: string, at: number): Promise<void> {
