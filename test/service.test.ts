@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthService, InvalidTokenForAnyType, MemoryStore, TokenPairError, TokenUser, WIRE_ERRORS, createPasswordHasher, type Principal, type UserStore } from '../src/index.js';
 import { HS_SECRET } from './helpers/keys.js';
+import { awaitedUserStore } from './helpers/http-servers.js';
 
 describe('AuthService.authenticate, stateless (userLookup: false)', () => {
   it('answers the principal from the claims, with the token user of tokenUserClass', async () => {
@@ -63,8 +64,7 @@ describe('AuthService.authenticateSync (no promise on the bearer check)', () => 
     const settings = { signingKey: HS_SECRET, userLookup, checkRevokeToken: true };
     const service = new AuthService({ settings, userStore: store, tokenStore: store, clock: () => now });
     // The same settings, clock and users through a store that can only be awaited: the other path.
-    const awaitedOnly: UserStore = { findById: (id) => store.findById(id), findByUsername: (name) => store.findByUsername(name) };
-    const awaited = new AuthService({ settings, userStore: awaitedOnly, tokenStore: store, clock: () => now });
+    const awaited = new AuthService({ settings, userStore: awaitedUserStore(store), tokenStore: store, clock: () => now });
     const alice = await store.createUser({ username: 'alice', passwordHash: 'x', isActive: true });
     const bob = await store.createUser({ username: 'bob', passwordHash: 'x', isActive: true });
     const carol = await store.createUser({ username: 'carol', passwordHash: 'x', isActive: true });
@@ -136,7 +136,7 @@ describe('AuthService.authenticateSync (no promise on the bearer check)', () => 
 
   it('is on only with local keys, access tokens only, and no lookup or a store with findByIdSync', () => {
     const store = new MemoryStore({ warn: false });
-    const awaitedOnly = { findById: store.findById.bind(store), findByUsername: store.findByUsername.bind(store) };
+    const awaitedOnly = awaitedUserStore(store);
     const make = (settings: Record<string, unknown>, userStore: UserStore = store) => new AuthService({ settings: { signingKey: HS_SECRET, ...settings }, userStore, tokenStore: store });
     assert.equal(make({}).authenticatesSync, true);
     assert.equal(make({ userLookup: false }, awaitedOnly).authenticatesSync, true);
