@@ -15,6 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ROOT, check, environment, fail, loadDist } from './lib/harness.mjs';
+import { openNaiveConsume } from './lib/naive-consume.mjs';
 
 const TITLE = 'SQLite store: rotation (consume + successor), synchronous=FULL';
 const options = { rounds: 5, sliceMs: 600, inFlight: 50, json: null, quick: false, strict: false, only: null };
@@ -84,40 +85,10 @@ const record = (i) => ({ jti: `t${i}`, userId: String(i % 1000), familyId: `f${i
 const successor = (i) => ({ jti: `s${i}`, userId: String(i % 1000), familyId: `f${i}`, tokenType: 'refresh', issuedAt: NOW, expiresAt: NOW + 2 * DAY });
 const request = (i) => ({ token: record(i), successor: successor(i), client: NO_CLIENT, now: NOW + 1, reuseGraceSeconds: 0 });
 
-/**
- * The naive store: the same conditional write and successor insert, one immediate transaction per
- * consume, run synchronously on the main thread (what a straightforward better-sqlite3 store does).
- */
-function openNaive(file) {
-  const db = new Database(file, { timeout: 5000 });
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  const select = db.prepare(`
-    SELECT t.family_id, t.used_at, t.revoked_at, f.id AS family_found, f.revoked_at AS family_revoked_at, f.absolute_expires_at
-    FROM issued_tokens t LEFT JOIN token_families f ON f.id = t.family_id WHERE t.jti = ?`);
-  const spend = db.prepare('UPDATE issued_tokens SET used_at = ? WHERE jti = ? AND used_at IS NULL AND revoked_at IS NULL');
-  const used = db.prepare(`UPDATE token_families SET last_used_at = ?, user_agent = COALESCE(?, user_agent), address = COALESCE(?, address),
-    expires_at = MAX(expires_at, ?) WHERE id = ?`);
-  const insert = db.prepare('INSERT INTO issued_tokens (jti, family_id, user_id, token_type, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)');
-  const consume = db.transaction(({ token, successor: next, client, now }) => {
-    const row = select.get(token.jti);
-    if (!row || row.revoked_at !== null || row.family_revoked_at !== null) return { status: 'revoked' };
-    if (row.used_at !== null) return { status: 'reused', familyRevoked: false };
-    if (spend.run(now, token.jti).changes !== 1) return { status: 'reused', familyRevoked: false };
-    used.run(now, client.userAgent, client.address, next.expiresAt, row.family_id);
-    insert.run(next.jti, row.family_id, next.userId, next.tokenType, next.issuedAt, next.expiresAt);
-    return { status: 'consumed', familyId: row.family_id, absoluteExpiresAt: row.absolute_expires_at };
-  });
-  return {
-    consume: async (req) => consume.immediate(req),
-    close: async () => db.close(),
-  };
-}
-
 const CASES = {
   'SqliteStore (worker thread, group commit)': (file) => SqliteStore.open(file, { synchronous: 'FULL' }),
-  'naive (main thread, one commit per op)': async (file) => openNaive(file),
+  // The same naive store the HTTP benchmarks use: one immediate transaction per consume, on the main thread.
+  'naive (main thread, one commit per op)': async (file) => openNaiveConsume(file),
 };
 
 /**
