@@ -14,7 +14,7 @@ import pg from 'pg';
 import { PostgresStore, migratePostgres } from '../src/store/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
-import { acknowledgedWritesSurviveKill, childRecord, exited, shuffled, startStoreChild } from './helpers/store-child.js';
+import { acknowledgedWritesSurviveKill, everyTokenConsumedOnce } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, storeContract, successorOf, tokenRecord } from './helpers/store-contract.js';
 import { databaseName, databaseUrl, pgSuite, query, testDatabases } from './helpers/postgres.js';
 
@@ -129,45 +129,7 @@ describe('PostgresStore', pgSuite, () => {
   describe('single use across processes (R1)', () => {
     it('two processes consuming the same 100 tokens concurrently: each token is consumed exactly once', { timeout: 60_000 }, async () => {
       const url = await db.another();
-      const jtis = Array.from({ length: 100 }, (_, i) => `cross-${i}`);
-      const setup = await PostgresStore.open(url);
-      await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
-      await setup.close();
-
-      const children = [startStoreChild('postgres', url), startStoreChild('postgres', url)];
-      try {
-        await Promise.all(children.map((c) => c.next('ready')));
-        // Each process works through the tokens in its own random order, 4 at a time, so that their
-        // transactions interleave many times.
-        for (const c of children) c.child.send({ type: 'consume-all', jtis: shuffled(jtis), now: T + 10, inFlight: 4 });
-        const results = await Promise.all(children.map((c) => c.next('outcomes')));
-
-        const wins = new Map<string, number>();
-        for (const result of results) {
-          const outcomes = result.outcomes as Array<{ jti: string; outcome: { status: string; familyRevoked?: boolean } }>;
-          assert.equal(outcomes.length, 100);
-          for (const { jti, outcome } of outcomes) {
-            if (outcome.status === 'consumed') wins.set(jti, (wins.get(jti) ?? 0) + 1);
-            else assert.deepEqual(outcome, { status: 'reused', familyRevoked: false }, jti);
-          }
-        }
-        assert.equal(wins.size, 100, 'every token was consumed by someone');
-        for (const [jti, n] of wins) assert.equal(n, 1, `${jti} consumed ${n} times`);
-
-        const check = await PostgresStore.open(url);
-        try {
-          for (const jti of jtis) {
-            assert.equal(await check.status(jti, T + 10), 'used');
-            const successors = await Promise.all(children.map((c) => check.status(`${jti}-next-${c.child.pid}`, T + 10)));
-            assert.deepEqual(successors.sort(), ['active', 'unknown'], `${jti}: only the winner's successor is recorded`);
-          }
-        } finally {
-          await check.close();
-        }
-      } finally {
-        for (const c of children) if (c.child.connected) c.child.send({ type: 'close' });
-        await Promise.all(children.map((c) => exited(c.child)));
-      }
+      await everyTokenConsumedOnce('postgres', url, () => PostgresStore.open(url));
     });
 
     it('two stores (two instances) racing on tokens never seen before: exactly one consumer wins each', async () => {

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore, WORKER_FOR_TESTS, migrateSqlite } from '../src/store/sqlite.js';
 import { SCHEMA_VERSION } from '../src/store/sqlite-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
-import { acknowledgedWritesSurviveKill, childRecord, exited, shuffled, startStoreChild } from './helpers/store-child.js';
+import { acknowledgedWritesSurviveKill, everyTokenConsumedOnce } from './helpers/store-child.js';
 import { NO_CLIENT, T, consumeRequest, successorOf, tokenRecord } from './helpers/store-contract.js';
 
 const dirs: string[] = [];
@@ -31,51 +31,7 @@ function tempFile(): string {
 describe('SqliteStore across processes (R1)', () => {
   it('two processes consuming the same 100 tokens concurrently: each token is consumed exactly once', { timeout: 60_000 }, async () => {
     const file = tempFile();
-    const jtis = Array.from({ length: 100 }, (_, i) => `cross-${i}`);
-    const setup = await SqliteStore.open(file);
-    await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
-    await setup.close();
-
-    const children = [startStoreChild('sqlite', file), startStoreChild('sqlite', file)];
-    try {
-      await Promise.all(children.map((c) => c.next('ready')));
-      // Each process works through the tokens in its own random order, 4 at a time, so that their
-      // transactions interleave many times.
-      for (const c of children) c.child.send({ type: 'consume-all', jtis: shuffled(jtis), now: T + 10, inFlight: 4 });
-      const results = await Promise.all(children.map((c) => c.next('outcomes')));
-
-      const wins = new Map<string, number>();
-      const perProcess = [0, 0];
-      for (const [index, result] of results.entries()) {
-        const outcomes = result.outcomes as Array<{ jti: string; outcome: { status: string; familyRevoked?: boolean } }>;
-        assert.equal(outcomes.length, 100);
-        for (const { jti, outcome } of outcomes) {
-          if (outcome.status === 'consumed') {
-            wins.set(jti, (wins.get(jti) ?? 0) + 1);
-            perProcess[index]!++;
-          } else {
-            assert.deepEqual(outcome, { status: 'reused', familyRevoked: false }, jti);
-          }
-        }
-      }
-      assert.equal(wins.size, 100, 'every token was consumed by someone');
-      for (const [jti, n] of wins) assert.equal(n, 1, `${jti} consumed ${n} times`);
-      assert.equal(perProcess[0]! + perProcess[1]!, 100);
-
-      const check = await SqliteStore.open(file);
-      try {
-        for (const jti of jtis) {
-          assert.equal(await check.status(jti, T + 10), 'used');
-          const successors = await Promise.all(children.map((c) => check.status(`${jti}-next-${c.child.pid}`, T + 10)));
-          assert.deepEqual(successors.sort(), ['active', 'unknown'], `${jti}: only the winner's successor is recorded`);
-        }
-      } finally {
-        await check.close();
-      }
-    } finally {
-      for (const c of children) if (c.child.connected) c.child.send({ type: 'close' });
-      await Promise.all(children.map((c) => exited(c.child)));
-    }
+    await everyTokenConsumedOnce('sqlite', file, () => SqliteStore.open(file));
   });
 
   it('two stores on one file in one process (two instances) also let exactly one consumer win', async () => {

@@ -60,6 +60,60 @@ export function shuffled<T>(items: T[]): T[] {
 export const childRecord = (jti: string, now: number) => tokenRecord({ jti, familyId: `fam-${jti}`, issuedAt: now, expiresAt: now + 86_400 });
 
 /**
+ * R1, single use across processes: `target` holds 100 fresh refresh tokens; two child processes
+ * consume all of them at once, each in its own random order, 4 at a time. Every token must be
+ * consumed exactly once (the loser sees a reuse within the grace period), and only the winner's
+ * successor recorded. `open` opens the same store again in this process for the checks.
+ */
+export async function everyTokenConsumedOnce(kind: 'sqlite' | 'postgres', target: string, open: () => Promise<TokenStore>): Promise<void> {
+  const jtis = Array.from({ length: 100 }, (_, i) => `cross-${i}`);
+  const setup = await open();
+  await Promise.all(jtis.map((jti) => setup.startFamily(childRecord(jti, T), NO_CLIENT, null)));
+  await setup.close();
+
+  const children = [startStoreChild(kind, target), startStoreChild(kind, target)];
+  try {
+    await Promise.all(children.map((c) => c.next('ready')));
+    // Each process works through the tokens in its own random order, 4 at a time, so that their
+    // transactions interleave many times.
+    for (const c of children) c.child.send({ type: 'consume-all', jtis: shuffled(jtis), now: T + 10, inFlight: 4 });
+    const results = await Promise.all(children.map((c) => c.next('outcomes')));
+
+    const wins = new Map<string, number>();
+    const perProcess = [0, 0];
+    for (const [index, result] of results.entries()) {
+      const outcomes = result.outcomes as Array<{ jti: string; outcome: { status: string; familyRevoked?: boolean } }>;
+      assert.equal(outcomes.length, 100);
+      for (const { jti, outcome } of outcomes) {
+        if (outcome.status === 'consumed') {
+          wins.set(jti, (wins.get(jti) ?? 0) + 1);
+          perProcess[index]!++;
+        } else {
+          assert.deepEqual(outcome, { status: 'reused', familyRevoked: false }, jti);
+        }
+      }
+    }
+    assert.equal(wins.size, 100, 'every token was consumed by someone');
+    for (const [jti, n] of wins) assert.equal(n, 1, `${jti} consumed ${n} times`);
+    assert.equal(perProcess[0]! + perProcess[1]!, 100);
+
+    const check = await open();
+    try {
+      for (const jti of jtis) {
+        assert.equal(await check.status(jti, T + 10), 'used');
+        const successors = await Promise.all(children.map((c) => check.status(`${jti}-next-${c.child.pid}`, T + 10)));
+        assert.deepEqual(successors.sort(), ['active', 'unknown'], `${jti}: only the winner's successor is recorded`);
+      }
+    } finally {
+      await check.close();
+    }
+  } finally {
+    for (const c of children) if (c.child.connected) c.child.send({ type: 'close' });
+    await Promise.all(children.map((c) => exited(c.child)));
+  }
+}
+
+/**
  * R2, durable before acknowledge: a child streams consumes (with successors), blacklists of known
  * tokens and blacklists of never-seen ones, and is killed with SIGKILL once `minAcks` were
  * acknowledged; then every acknowledged write must be found in the store. Returns how many of each
