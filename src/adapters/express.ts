@@ -78,6 +78,12 @@ export function tokenpairRouter(service: AuthService, options: HandlerOptions = 
  */
 export function requireAuth(service: AuthService): ExpressLikeMiddleware {
   const name = service.settings.authHeaderName.toLowerCase();
+  /** The 401 answered, or the principal set and the route called. */
+  const settle = (req: ExpressLikeRequest, res: ServerResponse, next: ExpressLikeNext, result: Principal | AuthResponse): void => {
+    if ('status' in result) return writeNodeResponse(res, result);
+    req.user = result;
+    next();
+  };
   if (service.authenticatesSync) {
     // Local keys, and no user lookup or a store that reads without waiting: no promise at all.
     return function tokenpairRequireAuth(req, res, next) {
@@ -88,19 +94,10 @@ export function requireAuth(service: AuthService): ExpressLikeMiddleware {
         next(error);
         return;
       }
-      if ('status' in result) {
-        writeNodeResponse(res, result);
-        return;
-      }
-      req.user = result;
-      next();
+      settle(req, res, next, result);
     };
   }
   return function tokenpairRequireAuth(req, res, next) {
-    authenticateRequest(service, { [name]: nodeHeader(req.headers, name) }).then((result: Principal | AuthResponse) => {
-      if ('status' in result) return writeNodeResponse(res, result);
-      req.user = result;
-      next();
-    }, next);
+    authenticateRequest(service, { [name]: nodeHeader(req.headers, name) }).then((result) => settle(req, res, next, result), next);
   };
 }
