@@ -502,6 +502,32 @@ describe('the command line on PostgreSQL', { ...pgSuite, timeout: 120_000 }, () 
     assert.match(await ok(['changepassword', 'erin', '--password-stdin'], 'a new password 4\n'), /changed the password of "erin"/);
   });
 
+  it('serve --database-pool-size (or TOKENPAIR_DATABASE_POOL_SIZE) caps the connections one server opens', async () => {
+    await ok(['createuser', 'pool-user', '--password-stdin'], `${PASSWORD}\n`);
+    const cases: Array<{ name: string; args: string[]; env: Record<string, string>; size: number }> = [
+      { name: 'tp-pool-flag', args: ['--database-pool-size', '2'], env: {}, size: 2 },
+      { name: 'tp-pool-env', args: [], env: { TOKENPAIR_DATABASE_POOL_SIZE: '5' }, size: 5 },
+    ];
+    for (const { name, args, env, size } of cases) {
+      // A URL parameter wins over the store's own application_name: this server's connections are told apart.
+      const named = new URL(url());
+      named.searchParams.set('application_name', name);
+      const server = await startServer(['--data-dir', join(dir!.path, 'data'), '--log-level', 'warn', ...args], {
+        env: { TOKENPAIR_SIGNING_KEY: SIGNING_KEY, TOKENPAIR_DATABASE_URL: named.toString(), ...env },
+      });
+      try {
+        const { refresh } = (await post(server.url, '/api/token/', { username: 'pool-user', password: PASSWORD })).body;
+        // 40 verifications at once, each a blacklist lookup: the pool grows to its cap, and no further.
+        const replies = await Promise.all(Array.from({ length: 40 }, () => post(server.url, '/api/token/verify/', { token: refresh })));
+        assert.deepEqual(replies.map(sb), Array.from({ length: 40 }, () => ({ status: 200, body: {} })));
+        const [open] = await query<{ n: string }>(db.url, 'SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name]);
+        assert.equal(Number(open!.n), size, name);
+      } finally {
+        assert.equal((await stopServer(server)).code, 0);
+      }
+    }
+  });
+
   it('flushexpiredtokens deletes expired records in batches and leaves live ones', async () => {
     const now = Math.floor(Date.now() / 1000);
     await query(db.url, 'INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $3, $3), ($4, $2, $3, $3, $5)', ['old-family', '99', now - 7200, 'live-family', now + 3600]);

@@ -262,6 +262,28 @@ describe('tokenpair serve with settings from the environment', () => {
     }
   });
 
+  it('--database-pool-size: a bad number or one without --database-url is bad usage (2), before any key file is made', async () => {
+    const own = tempDir('tokenpair-server-pool-');
+    try {
+      const cases: Array<{ args: string[]; env?: Record<string, string>; stderr: string }> = [
+        { args: ['--database-pool-size', '0'], stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "0")\n' },
+        { args: ['--database-pool-size', '2.5'], stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "2.5")\n' },
+        { args: [], env: { TOKENPAIR_DATABASE_POOL_SIZE: '1001' }, stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "1001")\n' },
+        {
+          args: ['--database-pool-size', '4'],
+          stderr: 'tokenpair: --database-pool-size applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite\n',
+        },
+      ];
+      for (const { args, env, stderr } of cases) {
+        const result = await runCli(['serve', '--port', '0', '--data-dir', own.path, ...args], env ? { env } : {});
+        assert.deepEqual({ code: result.code, stderr: result.stderr, stdout: result.stdout }, { code: 2, stderr, stdout: '' }, JSON.stringify(args));
+      }
+      assert.throws(() => statSync(join(own.path, 'keys.json')), /ENOENT/, 'no key file is left behind');
+    } finally {
+      own.cleanup();
+    }
+  });
+
   it('a bad --port is bad usage (2); a port in use fails (1)', async () => {
     const bad = await runCli(['serve', '--port', 'http', '--data-dir', dir.path]);
     assert.equal(bad.code, 2);

@@ -116,14 +116,14 @@ export type CliStore = SqliteStore | PostgresStore;
 
 /**
  * Opens (and migrates) the store: PostgreSQL with `--database-url`, else the data directory's
- * SQLite file (the directory is created when missing).
+ * SQLite file (the directory is created when missing). `poolSize`: PostgreSQL's most connections.
  */
-export async function openStore(options: CommonOptions): Promise<CliStore> {
+export async function openStore(options: CommonOptions, { poolSize }: { poolSize?: number } = {}): Promise<CliStore> {
   const url = databaseUrlOf(options);
   if (url) {
     // Loaded only when asked for: `pg` costs every SQLite-only command ~35 ms of start-up.
     const { PostgresStore } = await import('../store/postgres.js');
-    return PostgresStore.open(url);
+    return PostgresStore.open(url, poolSize === undefined ? {} : { max: poolSize });
   }
   ensureDataDir(options.dataDir);
   return SqliteStore.open(databasePath(options.dataDir));

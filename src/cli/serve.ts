@@ -14,6 +14,7 @@ interface ServeOptions extends CommonOptions {
   trustProxy?: string;
   /** `false` with `--no-demo`. */
   demo: boolean;
+  databasePoolSize?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -41,6 +42,17 @@ function parseTrustProxy(text: string | undefined): string | undefined {
   return entries.join(',');
 }
 
+/** The most connections to PostgreSQL: a whole number from 1 to 1000, and only with a database URL. */
+function parsePoolSize(text: string | undefined, databaseUrl: string | null): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const size = /^\d{1,4}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(size >= 1 && size <= 1000)) {
+    throw new CliError(`--database-pool-size must be a whole number from 1 to 1000 (got ${JSON.stringify(text)})`, EXIT.usage);
+  }
+  if (!databaseUrl) throw new CliError('--database-pool-size applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite', EXIT.usage);
+  return size;
+}
+
 function parsePort(text: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
   if (!(port >= 0 && port <= 65535)) throw new CliError(`--port must be a port number from 0 to 65535 (got ${JSON.stringify(text)})`, EXIT.usage);
@@ -57,13 +69,15 @@ export function registerServeCommand(program: Command): void {
       .addOption(new Option('--log-level <level>', 'log level').env('TOKENPAIR_LOG_LEVEL').choices(LOG_LEVELS).default('info'))
       .addOption(new Option('--trust-proxy <addresses>', 'believe X-Forwarded-For from these proxies (comma-separated addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8)').env('TOKENPAIR_TRUST_PROXY'))
       // Not .env(): commander turns a negatable flag off for any value of its variable, "true" included.
+      .addOption(new Option('--database-pool-size <n>', 'most PostgreSQL connections this server opens (default 10; with --database-url only)').env('TOKENPAIR_DATABASE_POOL_SIZE'))
       .addOption(new Option('--no-demo', 'do not serve the demo page at / (env: TOKENPAIR_DEMO=false)')),
   ).action(async (options: ServeOptions) => {
     const port = parsePort(options.port);
     const demo = demoEnabled(options.demo, process.env.TOKENPAIR_DEMO);
-    const { settings, keysCreated } = resolveServerSettings(options, true);
     const databaseUrl = databaseUrlOf(options);
-    const store = await openStore(options);
+    const poolSize = parsePoolSize(options.databasePoolSize, databaseUrl);
+    const { settings, keysCreated } = resolveServerSettings(options, true);
+    const store = await openStore(options, poolSize === undefined ? {} : { poolSize });
     const hasher = createPasswordHasher();
     const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
     const trustProxy = parseTrustProxy(options.trustProxy);
