@@ -251,3 +251,79 @@ describe('AuthService.blacklist and logout end the session', () => {
     });
   }
 });
+
+describe('AuthService.refresh with rotation but without blacklisting after rotation', () => {
+  async function setup(extra: Record<string, unknown> = {}) {
+    const store = new MemoryStore({ warn: false });
+    const hasher = createPasswordHasher();
+    const alice = await store.createUser({ username: 'alice', passwordHash: await hasher.hash('pw'), isActive: true });
+    let now = Date.UTC(2026, 10, 25, 12);
+    const clock = { advance: (seconds: number) => (now += seconds * 1000), seconds: () => Math.floor(now / 1000) };
+    const service = new AuthService({
+      settings: { signingKey: HS_SECRET, rotateRefreshTokens: true, blacklistAfterRotation: false, ...extra },
+      userStore: store,
+      tokenStore: store,
+      hasher,
+      clock: () => now,
+    });
+    return { service, store, alice, clock, client: { userAgent: null, address: null } };
+  }
+
+  it('keeps one session per login: every successor joins the login\'s family, and the old tokens stay usable', async () => {
+    const { service, store, alice, clock, client } = await setup();
+    const first = await service.obtainPair({ username: 'alice', password: 'pw' }, client);
+    clock.advance(10);
+    const second = await service.refresh(first.refresh, client);
+    clock.advance(10);
+    const third = await service.refresh(second.refresh!, client);
+    clock.advance(10);
+    const again = await service.refresh(first.refresh, client);
+    assert.equal(typeof again.refresh, 'string', 'without blacklisting the first token still rotates');
+    const sessions = await store.listSessions(alice.id, clock.seconds());
+    assert.equal(sessions.length, 1, JSON.stringify(sessions));
+    assert.equal(sessions[0]!.lastUsedAt, clock.seconds());
+    // Ending the session ends every token of the chain, the first and the newest alike.
+    assert.equal(await service.revokeSession(await service.authenticate(`Bearer ${third.access}`), sessions[0]!.id), true);
+    for (const token of [first.refresh, second.refresh!, third.refresh!, again.refresh!]) {
+      await assert.rejects(service.refresh(token, client), (error: TokenPairError) => error.detail === 'Token is blacklisted');
+    }
+  });
+
+  it('holds the absolute session lifetime of the login, however often the chain rotates', async () => {
+    const { service, clock, client } = await setup({ sessionAbsoluteLifetime: '60s' });
+    let refresh = (await service.obtainPair({ username: 'alice', password: 'pw' }, client)).refresh;
+    for (let i = 0; i < 5; i++) {
+      clock.advance(11);
+      refresh = (await service.refresh(refresh, client)).refresh!;
+    }
+    clock.advance(5); // 60 s after the login
+    await assert.rejects(service.refresh(refresh, client), (error: TokenPairError) => error.code === 'token_not_valid' && error.detail === 'Token is expired');
+  });
+});
+
+describe('AuthService: a sliding token\'s revocation outlives every time the token can be accepted (R4)', () => {
+  it('the record lasts until refresh_exp + leeway + the sliding lifetime, so a flush never forgets a revocation the leeway still needs', async () => {
+    const store = new MemoryStore({ warn: false });
+    const hasher = createPasswordHasher();
+    await store.createUser({ username: 'bob', passwordHash: await hasher.hash('pw'), isActive: true });
+    let now = Date.UTC(2026, 10, 25, 12);
+    const settings = { signingKey: HS_SECRET, leeway: 5, slidingTokenLifetime: '10s', slidingTokenRefreshLifetime: '30s' };
+    const service = new AuthService({ settings, userStore: store, tokenStore: store, hasher, clock: () => now });
+    const client = { userAgent: null, address: null };
+    const start = Math.floor(now / 1000);
+    let { token } = await service.obtainSliding({ username: 'bob', password: 'pw' }, client);
+    // Refreshed every 8 s, and once more 3 s past refresh_exp (inside the leeway): exp = start + 33 + 10.
+    for (const at of [8, 16, 24, 33]) {
+      now = (start + at) * 1000;
+      token = (await service.refreshSliding(token, client)).token;
+    }
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp, start + 43);
+    await service.logoutAll(await service.authenticate(`Bearer ${(await service.obtainPair({ username: 'bob', password: 'pw' }, client)).access}`));
+    // The token is accepted (with the leeway) until start + 48; the flush runs at now − leeway, as the CLI does.
+    now = (start + 47) * 1000;
+    await store.flushExpired(start + 47 - 5, 1000);
+    await assert.rejects(service.verify(token), (error: TokenPairError) => error.detail === 'Token is blacklisted');
+    now = (start + 48) * 1000;
+    await assert.rejects(service.verify(token), (error: TokenPairError) => error.detail === 'Token is invalid or expired' || error.detail === 'Token is expired');
+  });
+});

@@ -142,10 +142,11 @@ export class AuthService {
       familyId,
       tokenType: sliding ? 'sliding' : 'refresh',
       issuedAt: Number(token.get('iat') ?? this.#now()),
-      // A sliding token keeps its jti across refreshes until refresh_exp, and the last refresh lives one
-      // more sliding lifetime: its record (and so its revocation) must outlive all of that (R4).
+      // A sliding token keeps its jti across refreshes until refresh_exp (checked with the leeway), and
+      // the last refresh lives one more sliding lifetime: its record (and so its revocation) must
+      // outlive all of that (R4). The flush subtracts the leeway once more, for that token's own exp.
       expiresAt: sliding && typeof refreshExp === 'number'
-        ? Math.max(token.exp, Math.ceil(refreshExp + this.settings.slidingTokenLifetime))
+        ? Math.max(token.exp, Math.ceil(refreshExp + this.settings.leeway + this.settings.slidingTokenLifetime))
         : token.exp,
     };
   }
@@ -261,22 +262,20 @@ export class AuthService {
       return { access: token.accessToken.toString() };
     }
     const successor = token.rotated();
-    if (this.store && s.blacklistAfterRotation) {
-      const now = this.#now();
+    if (this.store) {
+      // With blacklisting after rotation the presented token is spent; without it, it stays usable.
+      // Either way its successor joins its family (its session) in the same transaction.
+      const spend = s.blacklistAfterRotation;
       const outcome = await guarded(this.store.consume({
         token: this.#record(token, newFamilyId()),
         successor: this.#record(successor, ''),
+        spend,
         client,
-        now,
-        reuseGraceSeconds: s.reuseDetection ? s.reuseGracePeriod : Number.POSITIVE_INFINITY,
+        now: this.#now(),
+        reuseGraceSeconds: spend && s.reuseDetection ? s.reuseGracePeriod : Number.POSITIVE_INFINITY,
       }));
       if (outcome.status === 'session_expired') throw new TokenError('token_expired');
       if (outcome.status !== 'consumed') throw new TokenError('token_blacklisted');
-    } else {
-      await this.#checkNotRevoked(token.jti);
-      if (this.store) {
-        await guarded(this.store.startFamily(this.#record(successor, newFamilyId()), client, this.#absoluteExpiry(this.#now())));
-      }
     }
     return { access: token.accessToken.toString(), refresh: successor.toString() };
   }

@@ -124,12 +124,12 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
     const family = this.#families.get(row.familyId);
     if (row.revokedAt !== null || !family || family.revokedAt !== null) return { status: 'revoked' };
     if (row.usedAt !== null) {
-      if (now - row.usedAt <= request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
+      if (now - row.usedAt < request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
       this.#revokeFamily(family, 'reuse_detected', now);
       return { status: 'reused', familyRevoked: true };
     }
     if (family.absoluteExpiresAt !== null && family.absoluteExpiresAt <= now) return { status: 'session_expired' };
-    row.usedAt = now;
+    if (request.spend !== false) row.usedAt = now;
     family.lastUsedAt = now;
     family.userAgent = client.userAgent ?? family.userAgent;
     family.address = client.address ?? family.address;

@@ -120,6 +120,15 @@ const SQL = {
     WHERE t.jti = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL
       AND f.id = t.family_id AND f.revoked_at IS NULL AND (f.absolute_expires_at IS NULL OR f.absolute_expires_at > $2)
     RETURNING t.family_id, f.absolute_expires_at`,
+  /**
+   * \`spend\` without the write, for rotation without blacklisting (\`spend: false\`): a revocation
+   * committed after this read revokes the family, and so the successor recorded in it too.
+   */
+  usable: `
+    SELECT t.family_id, f.absolute_expires_at
+    FROM issued_tokens AS t JOIN token_families AS f ON f.id = t.family_id
+    WHERE t.jti = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL
+      AND f.revoked_at IS NULL AND (f.absolute_expires_at IS NULL OR f.absolute_expires_at > $2)`,
   /** Why a token could not be spent (one row, all NULL for a token never seen), and whether the successor's jti is taken. */
   tokenState: `
     SELECT t.jti, t.family_id, t.used_at, t.revoked_at, f.id AS family_found, f.revoked_at AS family_revoked_at, f.absolute_expires_at,
@@ -377,7 +386,7 @@ export class PostgresStore implements TokenStore, UserStore, UserAdmin, Throttle
       // At most three rounds: a token never seen is recorded in the first, and a row that changed
       // between two statements (another transaction committed in between) is looked at again.
       for (let round = 0; round < 3; round++) {
-        const spent = await tx.query<{ family_id: string; absolute_expires_at: Bigint | null }>(SQL.spend, [token.jti, now]);
+        const spent = await tx.query<{ family_id: string; absolute_expires_at: Bigint | null }>(request.spend === false ? SQL.usable : SQL.spend, [token.jti, now]);
         const won = spent.rows[0];
         if (won) {
           await tx.query(SQL.familyUsed, [now, nullable(client.userAgent), nullable(client.address), successor ? successor.expiresAt : 0, won.family_id]);
@@ -394,7 +403,7 @@ export class PostgresStore implements TokenStore, UserStore, UserAdmin, Throttle
         }
         if (state.revoked_at !== null || state.family_found === null || state.family_revoked_at !== null) return { status: 'revoked' };
         if (state.used_at !== null) {
-          if (now - Number(state.used_at) <= request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
+          if (now - Number(state.used_at) < request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
           await tx.query(SQL.revokeFamily, [now, 'reuse_detected', state.family_id]);
           return { status: 'reused', familyRevoked: true };
         }

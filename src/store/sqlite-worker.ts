@@ -214,14 +214,14 @@ class Writer implements WriteOps {
     const row = (this.#s.selectToken.get(token.jti) as TokenState | undefined) ?? this.#recordUnknown(token, client);
     if (row.revoked_at !== null || row.family_found === null || row.family_revoked_at !== null) return { status: 'revoked' };
     if (row.used_at !== null) {
-      if (now - row.used_at <= request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
+      if (now - row.used_at < request.reuseGraceSeconds) return { status: 'reused', familyRevoked: false };
       this.#s.revokeFamily.run(now, 'reuse_detected', row.family_id);
       return { status: 'reused', familyRevoked: true };
     }
     if (row.absolute_expires_at !== null && row.absolute_expires_at <= now) return { status: 'session_expired' };
     // The conditional write. Inside BEGIN IMMEDIATE nobody else can have spent it since the read
     // above, but the condition keeps the write correct on its own.
-    if (this.#s.spend.run(now, token.jti).changes !== 1) throw new Error(`token ${token.jti} changed during its own transaction`);
+    if (request.spend !== false && this.#s.spend.run(now, token.jti).changes !== 1) throw new Error(`token ${token.jti} changed during its own transaction`);
     this.#s.familyUsed.run(now, nullable(client.userAgent), nullable(client.address), successor ? successor.expiresAt : 0, row.family_id);
     if (successor) this.#insertToken(successor, row.family_id);
     return { status: 'consumed', familyId: row.family_id, absoluteExpiresAt: row.absolute_expires_at };

@@ -64,9 +64,18 @@ export interface ConsumeRequest {
    * ignored: the store puts it in the consumed token's family.
    */
   successor: TokenRecord | null;
+  /**
+   * `false`: rotation without blacklisting after rotation. The presented token stays usable (it is
+   * not marked used) but passes the same checks, and the successor still joins its family, in the
+   * same transaction, so the session and its absolute lifetime carry over. Default `true`.
+   */
+  spend?: boolean;
   client: ClientInfo;
   now: number;
-  /** A reuse within this many seconds of the winning use does not revoke the family (concurrent refreshes). */
+  /**
+   * A reuse fewer than this many whole seconds after the winning use (`now - usedAt < reuseGraceSeconds`)
+   * does not revoke the family (concurrent refreshes); 0: every reuse revokes.
+   */
   reuseGraceSeconds: number;
 }
 

@@ -118,11 +118,23 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         const token = await login();
         const next = successorOf(token, T + 10);
         await store.consume(consumeRequest(token, next, T + 10, 30));
-        // Exactly at the edge of the grace period (now − usedAt = grace) is still inside it.
-        assert.deepEqual(await store.consume(consumeRequest(token, successorOf(token, T + 40), T + 40, 30)), { status: 'reused', familyRevoked: false });
-        assert.equal(await store.status(next.jti, T + 40), 'active');
-        assert.equal(await store.status(token.jti, T + 40), 'used');
-        assert.equal((await store.listSessions('7', T + 40)).length, 1);
+        // The last whole second inside the grace period: now − usedAt = grace − 1.
+        assert.deepEqual(await store.consume(consumeRequest(token, successorOf(token, T + 39), T + 39, 30)), { status: 'reused', familyRevoked: false });
+        assert.equal(await store.status(next.jti, T + 39), 'active');
+        assert.equal(await store.status(token.jti, T + 39), 'used');
+        assert.equal((await store.listSessions('7', T + 39)).length, 1);
+        // now − usedAt = grace is past it: whole seconds never stretch the grace beyond what was configured.
+        assert.deepEqual(await store.consume(consumeRequest(token, null, T + 40, 30)), { status: 'reused', familyRevoked: true });
+        assert.equal(await store.status(next.jti, T + 40), 'revoked');
+      });
+
+      it('with reuseGraceSeconds 0 a reuse in the very second of the winning use revokes the family', async () => {
+        const token = await login();
+        const next = successorOf(token, T + 10);
+        await store.consume(consumeRequest(token, next, T + 10, 0));
+        assert.deepEqual(await store.consume(consumeRequest(token, successorOf(token, T + 10), T + 10, 0)), { status: 'reused', familyRevoked: true });
+        assert.equal(await store.status(next.jti, T + 10), 'revoked');
+        assert.deepEqual(await store.listSessions('7', T + 10), []);
       });
 
       it('a second use after the grace period revokes the whole family (theft detection)', async () => {
@@ -192,6 +204,29 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         assert.deepEqual(await store.listSessions('7', T + 100), []);
         // A reuse past the lifetime is still a reuse.
         assert.deepEqual(await store.consume(consumeRequest(token, null, T + 200)), { status: 'reused', familyRevoked: true });
+      });
+
+      it('spend: false (rotation without blacklisting) leaves the token usable and puts the successor in its family, within the absolute lifetime', async () => {
+        const token = await login({}, FIREFOX, T + 100);
+        const next = successorOf(token, T + 10, 2 * DAY);
+        const request = { ...consumeRequest(token, next, T + 10, Number.POSITIVE_INFINITY, { userAgent: 'Chrome/130', address: null }), spend: false };
+        assert.deepEqual(await store.consume(request), { status: 'consumed', familyId: token.familyId, absoluteExpiresAt: T + 100 });
+        assert.equal(await store.status(token.jti, T + 10), 'active');
+        assert.equal(await store.status(next.jti, T + 10), 'active');
+        assert.deepEqual(await store.listSessions('7', T + 10), [
+          { id: token.familyId, userId: '7', createdAt: T, lastUsedAt: T + 10, expiresAt: T + 10 + 2 * DAY, absoluteExpiresAt: T + 100, userAgent: 'Chrome/130', address: '203.0.113.5' },
+        ]);
+        // The same token again: another successor in the same family.
+        const other = successorOf(token, T + 20);
+        assert.deepEqual(await store.consume({ ...request, successor: other, now: T + 20 }), { status: 'consumed', familyId: token.familyId, absoluteExpiresAt: T + 100 });
+        assert.equal((await store.listSessions('7', T + 20)).length, 1);
+        // Past the family's absolute lifetime nothing is recorded; a revoked family refuses.
+        assert.deepEqual(await store.consume({ ...request, successor: successorOf(token, T + 100), now: T + 100 }), { status: 'session_expired' });
+        const live = await login();
+        await store.revokeFamilyOf(live.jti, 'logout', T + 30);
+        const refused = successorOf(live, T + 31);
+        assert.deepEqual(await store.consume({ ...consumeRequest(live, refused, T + 31, Number.POSITIVE_INFINITY), spend: false }), { status: 'revoked' });
+        assert.equal(await store.status(refused.jti, T + 31), 'unknown');
       });
 
       it('rejects a successor whose jti is already recorded and changes nothing', async () => {
