@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { runCli, startServer, stopServer, tempDir, type ServerProcess } from './helpers/cli-process.js';
-import { pgSuite, query, testDatabases } from './helpers/postgres.js';
+import { pgSuite, query, testDatabases, withClient } from './helpers/postgres.js';
 
 const PASSWORD = 'instances test password 3';
 const SIGNING_KEY = randomBytes(32).toString('base64url');
@@ -517,11 +517,24 @@ describe('the command line on PostgreSQL', { ...pgSuite, timeout: 120_000 }, () 
       });
       try {
         const { refresh } = (await post(server.url, '/api/token/', { username: 'pool-user', password: PASSWORD })).body;
-        // 40 verifications at once, each a blacklist lookup: the pool grows to its cap, and no further.
-        const replies = await Promise.all(Array.from({ length: 40 }, () => post(server.url, '/api/token/verify/', { token: refresh })));
+        // 40 verifications at once, each a blacklist lookup, held up by a lock on the table: every
+        // connection of the pool is busy, so the pool opens all it may, and no more.
+        const replies = await withClient(db.url, async (locker) => {
+          await locker.query('BEGIN');
+          await locker.query('LOCK TABLE issued_tokens IN ACCESS EXCLUSIVE MODE');
+          const pending = Promise.all(Array.from({ length: 40 }, () => post(server.url, '/api/token/verify/', { token: refresh })));
+          let open = 0;
+          for (let waited = 0; waited < 3000 && open < size + 1; waited += 100) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            const [row] = await query<{ n: string }>(db.url, 'SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name]);
+            open = Number(row!.n);
+            if (open === size && waited >= 1000) break;
+          }
+          assert.equal(open, size, name);
+          await locker.query('COMMIT');
+          return pending;
+        });
         assert.deepEqual(replies.map(sb), Array.from({ length: 40 }, () => ({ status: 200, body: {} })));
-        const [open] = await query<{ n: string }>(db.url, 'SELECT COUNT(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name]);
-        assert.equal(Number(open!.n), size, name);
       } finally {
         assert.equal((await stopServer(server)).code, 0);
       }
