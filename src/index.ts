@@ -44,6 +44,8 @@ export {
   type UserStore,
   type UserAdmin,
   type ThrottleStore,
+  type ThrottleLimit,
+  type AttemptOutcome,
   type UserRecord,
   type TokenRecord,
   type SessionRecord,

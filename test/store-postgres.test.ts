@@ -15,7 +15,7 @@ import { PostgresStore, migratePostgres } from '../src/store/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/postgres-schema.js';
 import { StoreUnavailableError } from '../src/store/types.js';
 import { acknowledgedWritesSurviveKill, everyTokenConsumedOnce } from './helpers/store-child.js';
-import { NO_CLIENT, T, consumeRequest, storeContract, successorOf, tokenRecord } from './helpers/store-contract.js';
+import { NO_CLIENT, T, consumeRequest, limits, storeContract, successorOf, tokenRecord } from './helpers/store-contract.js';
 import { databaseName, databaseUrl, pgSuite, query, testDatabases } from './helpers/postgres.js';
 
 
@@ -211,7 +211,8 @@ describe('PostgresStore', pgSuite, () => {
         ['findById', () => store.findById(userId)],
         ['findByUsername', () => store.findByUsername('bob')],
         ['createUser', () => store.createUser({ username: 'carol', passwordHash: 'h', isActive: true })],
-        ['recordFailure', () => store.recordFailure(['user:bob'], 60, T)],
+        ['takeAttempt', () => store.takeAttempt(limits(['user:bob']), 60, T)],
+        ['returnAttempt', () => store.returnAttempt(['user:bob'], T + 60)],
         ['failures', () => store.failures(['user:bob'], 60, T)],
         ['flushExpired', () => store.flushExpired(T, 100)],
         ['ping', () => store.ping()],
@@ -440,8 +441,8 @@ describe('PostgresStore', pgSuite, () => {
         assert.equal(await store.status('jti\0', T), 'unknown');
         assert.deepEqual(await store.listSessions('\0', T), []);
         const keys = ['user:a\0', 'user:a\\u0000', 'user:\uD800', 'user:\uDC00', 'user:\uFFFD'];
-        await store.recordFailure(keys, 60, T);
-        await store.recordFailure(['user:a\0', 'user:a\0'], 60, T);
+        await store.takeAttempt(limits(keys), 60, T);
+        await store.takeAttempt(limits(['user:a\0', 'user:a\0']), 60, T);
         assert.deepEqual(
           (await store.failures(keys, 60, T)).map((f) => f.count),
           [3, 1, 1, 1, 1],

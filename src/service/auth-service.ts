@@ -20,7 +20,7 @@ import {
 import type { RefreshToken, SlidingToken, Token } from '../tokens/token.js';
 import { type Clock, Tokens } from '../tokens/tokens.js';
 import { type Principal, StatelessPrincipal } from './principal.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, type Attempt } from './throttle.js';
 
 export type { Principal };
 
@@ -165,9 +165,11 @@ export class AuthService {
   async authenticateCredentials(credentials: Credentials, client: ClientContext): Promise<UserRecord> {
     const { username, password } = credentials;
     const now = this.#now();
+    let attempt: Attempt | null = null;
     if (this.#throttle) {
-      const wait = await guarded(this.#throttle.retryAfter(username, client.address, now));
-      if (wait > 0) throw new ThrottledError(wait);
+      const taken = await guarded(this.#throttle.attempt(username, client.address, now));
+      if ('retryAfter' in taken) throw new ThrottledError(taken.retryAfter);
+      attempt = taken.attempt;
     }
     let user: UserRecord | null = null;
     let ok = false;
@@ -189,10 +191,11 @@ export class AuthService {
       await guarded(this.hasher.verifyDummy(password.slice(0, 64)));
     }
     if (!ok || !user || !this.settings.userAuthenticationRule(user as unknown as UserLike)) {
-      if (this.#throttle) await guarded(this.#throttle.recordFailure(username, client.address, now));
+      // The attempt, counted before the check, stays counted: it is a failure.
       if (this.settings.onLoginFailed) await this.settings.onLoginFailed({ [this.settings.usernameField]: username }, client.request);
       throw new TokenPairError('no_active_account');
     }
+    if (attempt) await guarded(this.#throttle!.forgive(attempt));
     if (this.settings.updateLastLogin && this.users.updateLastLogin) await guarded(this.users.updateLastLogin(user.id, now));
     if (this.settings.onLoginSuccess) await this.settings.onLoginSuccess(user as unknown as UserLike, client.request);
     return user;

@@ -1,9 +1,12 @@
 /**
- * Login throttling (SECURITY.md S15): failed logins are counted per normalised username and per
- * client address in fixed windows kept in the shared store. Once a key reaches its limit, every login
- * for it — the correct password included — gets 429 until the window ends; nothing locks for good.
+ * Login throttling (SECURITY.md S15): attempts are counted per normalised username and per client
+ * address in fixed windows kept in the shared store. An attempt is counted before its password is
+ * checked, in one atomic step with the check of the limits, so that a burst of concurrent guesses
+ * gets no more than the limit; a successful login gives its attempt back, so what stays counted are
+ * the failures. Once a key reaches its limit, every login for it — the correct password included —
+ * gets 429 until the window ends; nothing locks for good.
  */
-import type { ThrottleStore } from '../store/types.js';
+import type { ThrottleLimit, ThrottleStore } from '../store/types.js';
 
 export interface LoginThrottleOptions {
   store: ThrottleStore;
@@ -18,6 +21,12 @@ export function normaliseUsername(username: string): string {
   return username.normalize('NFKC').trim().toLowerCase();
 }
 
+/** A counted attempt: give it back with `LoginThrottle.forgive` when the login succeeds. */
+export interface Attempt {
+  keys: string[];
+  windowEnd: number;
+}
+
 export class LoginThrottle {
   readonly #options: LoginThrottleOptions;
 
@@ -25,29 +34,27 @@ export class LoginThrottle {
     this.#options = options;
   }
 
-  #limits(username: string, address: string | null): Array<[string, number]> {
+  #limits(username: string, address: string | null): ThrottleLimit[] {
     const { perUsername, perAddress } = this.#options;
-    const limits: Array<[string, number]> = [];
-    if (perUsername > 0) limits.push([`u:${normaliseUsername(username)}`, perUsername]);
-    if (perAddress > 0 && address) limits.push([`a:${address}`, perAddress]);
+    const limits: ThrottleLimit[] = [];
+    if (perUsername > 0) limits.push({ key: `u:${normaliseUsername(username)}`, limit: perUsername });
+    if (perAddress > 0 && address) limits.push({ key: `a:${address}`, limit: perAddress });
     return limits;
   }
 
-  /** Seconds until a login may be tried again, or 0 when it may be tried now. */
-  async retryAfter(username: string, address: string | null, now: number): Promise<number> {
+  /**
+   * Counts one attempt for the username and the address, or, when either has reached its limit,
+   * counts nothing and answers how many seconds (at least 1) until a login may be tried again.
+   */
+  async attempt(username: string, address: string | null, now: number): Promise<{ attempt: Attempt } | { retryAfter: number }> {
     const limits = this.#limits(username, address);
-    if (limits.length === 0) return 0;
-    const counts = await this.#options.store.failures(limits.map(([key]) => key), this.#options.window, now);
-    let wait = 0;
-    for (const [index, [, limit]] of limits.entries()) {
-      const { count, resetAt } = counts[index]!;
-      if (count >= limit) wait = Math.max(wait, Math.max(1, Math.ceil(resetAt - now)));
-    }
-    return wait;
+    const outcome = await this.#options.store.takeAttempt(limits, this.#options.window, now);
+    if (!outcome.allowed) return { retryAfter: Math.max(1, Math.ceil(outcome.resetAt - now)) };
+    return { attempt: { keys: limits.map(({ key }) => key), windowEnd: outcome.windowEnd } };
   }
 
-  async recordFailure(username: string, address: string | null, now: number): Promise<void> {
-    const keys = this.#limits(username, address).map(([key]) => key);
-    if (keys.length > 0) await this.#options.store.recordFailure(keys, this.#options.window, now);
+  /** A successful login does not count against anyone. */
+  async forgive(attempt: Attempt): Promise<void> {
+    if (attempt.keys.length > 0) await this.#options.store.returnAttempt(attempt.keys, attempt.windowEnd);
   }
 }

@@ -5,11 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { StoreUnavailableError } from './types.js';
 import type {
+  AttemptOutcome,
   ClientInfo,
   ConsumeOutcome,
   ConsumeRequest,
   RevokeReason,
   SessionRecord,
+  ThrottleLimit,
   ThrottleStore,
   TokenRecord,
   TokenStatus,
@@ -336,13 +338,23 @@ export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
 
   // ---- throttle -----------------------------------------------------------------------------
 
-  async recordFailure(keys: readonly string[], windowSeconds: number, now: number): Promise<void> {
+  async takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): Promise<AttemptOutcome> {
     this.#check();
-    const resetAt = windowEnd(windowSeconds, now);
+    const end = windowEnd(windowSeconds, now);
+    const count = (key: string) => {
+      const entry = this.#throttle.get(key);
+      return entry && entry.resetAt === end ? entry.count : 0;
+    };
+    if (limits.some(({ key, limit }) => count(key) >= limit)) return { allowed: false, resetAt: end };
+    for (const { key } of limits) this.#throttle.set(key, { resetAt: end, count: count(key) + 1 });
+    return { allowed: true, windowEnd: end };
+  }
+
+  async returnAttempt(keys: readonly string[], end: number): Promise<void> {
+    this.#check();
     for (const key of keys) {
       const entry = this.#throttle.get(key);
-      if (entry && entry.resetAt === resetAt) entry.count++;
-      else this.#throttle.set(key, { resetAt, count: 1 });
+      if (entry && entry.resetAt === end && entry.count > 0) entry.count--;
     }
   }
 

@@ -28,11 +28,13 @@ import { newStamp, windowEnd } from './memory.js';
 import { isRetryableError, isUnavailableError, parseUserId, runMigrations, seconds, toUserRecord, type UserRow } from './postgres-schema.js';
 import {
   StoreUnavailableError,
+  type AttemptOutcome,
   type ClientInfo,
   type ConsumeOutcome,
   type ConsumeRequest,
   type RevokeReason,
   type SessionRecord,
+  type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
   type TokenStatus,
@@ -208,6 +210,8 @@ const SQL = {
     INSERT INTO login_failures (key, window_end, count)
     SELECT k, $2, COUNT(*) FROM unnest($1::text[]) AS k GROUP BY k ORDER BY k
     ON CONFLICT (key, window_end) DO UPDATE SET count = login_failures.count + EXCLUDED.count`,
+  /** One attempt off each key (a successful login); never below zero. */
+  returnAttempts: 'UPDATE login_failures SET count = count - 1 WHERE key = ANY($1::text[]) AND window_end = $2 AND count > 0',
   forgetOldFailures: 'DELETE FROM login_failures WHERE key = ANY($1::text[]) AND window_end < $2',
   failures: 'SELECT key, count FROM login_failures WHERE key = ANY($1::text[]) AND window_end = $2',
   ping: "SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') AS read_only",
@@ -575,15 +579,33 @@ export class PostgresStore implements TokenStore, UserStore, UserAdmin, Throttle
 
   // ---- throttle -----------------------------------------------------------------------------------
 
-  async recordFailure(keys: readonly string[], windowSeconds: number, now: number): Promise<void> {
+  /**
+   * Counts first, then looks: the upsert takes each key's row lock (keys in order: no deadlock), so
+   * concurrent attempts on one key, in any process, are serialised, and each sees the count of the
+   * ones before it. When a key is over its limit the savepoint takes the increments back.
+   */
+  async takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): Promise<AttemptOutcome> {
+    this.#check();
+    const end = windowEnd(windowSeconds, now);
+    if (limits.length === 0) return { allowed: true, windowEnd: end };
+    const stored = limits.map(({ key }) => storedKey(key));
+    return this.#transaction(async (tx) => {
+      await tx.query('SAVEPOINT attempt');
+      const { rows } = await tx.query<{ key: string; count: number }>(`${SQL.addFailures} RETURNING key, count`, [stored, end]);
+      const counts = new Map(rows.map((row) => [row.key, row.count]));
+      if (limits.some(({ limit }, index) => (counts.get(stored[index]!) ?? 0) > limit)) {
+        await tx.query('ROLLBACK TO SAVEPOINT attempt');
+        return { allowed: false, resetAt: end };
+      }
+      await tx.query(SQL.forgetOldFailures, [stored, end]);
+      return { allowed: true, windowEnd: end };
+    });
+  }
+
+  async returnAttempt(keys: readonly string[], end: number): Promise<void> {
     this.#check();
     if (keys.length === 0) return;
-    const stored = keys.map(storedKey);
-    const end = windowEnd(windowSeconds, now);
-    await this.#transaction(async (tx) => {
-      await tx.query(SQL.addFailures, [stored, end]);
-      await tx.query(SQL.forgetOldFailures, [stored, end]);
-    });
+    await this.#query(SQL.returnAttempts, [keys.map(storedKey), end]);
   }
 
   async failures(keys: readonly string[], windowSeconds: number, now: number): Promise<Array<{ key: string; count: number; resetAt: number }>> {

@@ -16,7 +16,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { newStamp, windowEnd } from './memory.js';
 import { USER_COLUMNS, configureWriter, isUnavailableError, parseUserId, runMigrations, toUserRecord, type ConnectionOptions, type UserColumns } from './sqlite-schema.js';
-import type { ClientInfo, ConsumeOutcome, ConsumeRequest, RevokeReason, TokenRecord, UserRecord } from './types.js';
+import type { AttemptOutcome, ClientInfo, ConsumeOutcome, ConsumeRequest, RevokeReason, ThrottleLimit, TokenRecord, UserRecord } from './types.js';
 
 /** The write operations, as the worker runs them (synchronously, inside the batch transaction). */
 export interface WriteOps {
@@ -35,7 +35,8 @@ export interface WriteOps {
   updateLastLogin(id: string, at: number): null;
   setPasswordHash(id: string, passwordHash: string, rotateStamp: boolean): null;
   rotateSecurityStamp(id: string): string;
-  recordFailure(keys: readonly string[], windowSeconds: number, now: number): null;
+  takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): AttemptOutcome;
+  returnAttempt(keys: readonly string[], windowEnd: number): null;
 }
 export type WriteOpName = keyof WriteOps;
 
@@ -80,7 +81,8 @@ const OP_NAMES: ReadonlySet<string> = new Set<WriteOpName>([
   'updateLastLogin',
   'setPasswordHash',
   'rotateSecurityStamp',
-  'recordFailure',
+  'takeAttempt',
+  'returnAttempt',
 ]);
 
 /** At most this many operations per transaction (bounds the latency one commit adds to its batch). */
@@ -156,9 +158,11 @@ class Writer implements WriteOps {
       setHash: p('UPDATE users SET password_hash = ? WHERE id = ?'),
       setHashAndStamp: p('UPDATE users SET password_hash = ?, security_stamp = ? WHERE id = ?'),
       setStamp: p('UPDATE users SET security_stamp = ? WHERE id = ?'),
-      addFailure: p(`
+      attempts: p('SELECT count FROM login_failures WHERE key = ? AND window_end = ?').pluck(),
+      addAttempt: p(`
         INSERT INTO login_failures (key, window_end, count) VALUES (?, ?, 1)
         ON CONFLICT (key, window_end) DO UPDATE SET count = count + 1`),
+      returnAttempt: p('UPDATE login_failures SET count = count - 1 WHERE key = ? AND window_end = ? AND count > 0'),
       forgetOldFailures: p('DELETE FROM login_failures WHERE key = ? AND window_end < ?'),
     };
   }
@@ -299,12 +303,19 @@ class Writer implements WriteOps {
     return stamp;
   }
 
-  recordFailure(keys: readonly string[], windowSeconds: number, now: number): null {
+  /** Read and write in this operation's savepoint, under the write lock: no other writer in between. */
+  takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): AttemptOutcome {
     const end = windowEnd(windowSeconds, now);
-    for (const key of keys) {
-      this.#s.addFailure.run(key, end);
+    if (limits.some(({ key, limit }) => ((this.#s.attempts.get(key, end) as number | undefined) ?? 0) >= limit)) return { allowed: false, resetAt: end };
+    for (const { key } of limits) {
+      this.#s.addAttempt.run(key, end);
       this.#s.forgetOldFailures.run(key, end);
     }
+    return { allowed: true, windowEnd: end };
+  }
+
+  returnAttempt(keys: readonly string[], end: number): null {
+    for (const key of keys) this.#s.returnAttempt.run(key, end);
     return null;
   }
 }

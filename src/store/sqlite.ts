@@ -31,11 +31,13 @@ import { USER_COLUMNS, configureReader, configureWriter, isUnavailableError, par
 import type { FromWorker, OpRequest, SerializedError, ToWorker, WorkerOptions, WriteOpName, WriteOps } from './sqlite-worker.js';
 import {
   StoreUnavailableError,
+  type AttemptOutcome,
   type ClientInfo,
   type ConsumeOutcome,
   type ConsumeRequest,
   type RevokeReason,
   type SessionRecord,
+  type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
   type TokenStatus,
@@ -532,8 +534,12 @@ export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleSt
 
   // ---- throttle -----------------------------------------------------------------------------------
 
-  async recordFailure(keys: readonly string[], windowSeconds: number, now: number): Promise<void> {
-    await this.#write('recordFailure', [...keys], windowSeconds, now);
+  takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): Promise<AttemptOutcome> {
+    return this.#write('takeAttempt', limits.map(({ key, limit }) => ({ key, limit })), windowSeconds, now);
+  }
+
+  async returnAttempt(keys: readonly string[], windowEnd: number): Promise<void> {
+    await this.#write('returnAttempt', [...keys], windowEnd);
   }
 
   async failures(keys: readonly string[], windowSeconds: number, now: number): Promise<Array<{ key: string; count: number; resetAt: number }>> {

@@ -169,14 +169,36 @@ export interface UserAdmin {
   setActive(id: string, isActive: boolean): Promise<void>;
 }
 
-/** Counters for login throttling, shared by every instance that shares the store. */
+/** One throttle key (e.g. `u:alice`, `a:203.0.113.5`) and the most attempts it may have per window. */
+export interface ThrottleLimit {
+  key: string;
+  limit: number;
+}
+
+/** The answer of `ThrottleStore.takeAttempt`. */
+export type AttemptOutcome =
+  /** Counted, for every key, in the window that ends at `windowEnd` (give it back with `returnAttempt`). */
+  | { allowed: true; windowEnd: number }
+  /** A key had reached its limit: nothing was counted. Try again at `resetAt` (seconds since the epoch). */
+  | { allowed: false; resetAt: number };
+
+/**
+ * Counters for login throttling, shared by every instance that shares the store. An attempt is
+ * counted BEFORE the password is checked, in one atomic step with the check of the limits, so that
+ * a burst of concurrent logins gets no more than the limit (S15); a successful login gives its
+ * attempt back. What stays counted are the failures.
+ */
 export interface ThrottleStore {
   /**
-   * Adds one failure to each key's current fixed window of `windowSeconds` and returns nothing;
-   * windows older than that are forgotten.
+   * Atomically, across every process sharing the store: when no key has reached its limit in its
+   * current fixed window of `windowSeconds`, adds one to each and answers `allowed`; otherwise
+   * changes nothing and answers when the latest of the full windows ends. Windows older than the
+   * current one are forgotten.
    */
-  recordFailure(keys: readonly string[], windowSeconds: number, now: number): Promise<void>;
-  /** The failures counted for each key in its current window, and when that window ends. */
+  takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): Promise<AttemptOutcome>;
+  /** Takes back one attempt from each key in the window that ends at `windowEnd` (never below 0). */
+  returnAttempt(keys: readonly string[], windowEnd: number): Promise<void>;
+  /** The attempts counted for each key in its current window, and when that window ends. */
   failures(keys: readonly string[], windowSeconds: number, now: number): Promise<Array<{ key: string; count: number; resetAt: number }>>;
 }
 

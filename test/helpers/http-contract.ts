@@ -605,6 +605,30 @@ export function runHttpContract(name: string, start: StartServer): void {
         assert.equal(after.status, 200, after.text);
       });
 
+      it('a burst of concurrent logins gets no more password checks than the limit: the rest, the right password included, 429', async () => {
+        const user = await t.user();
+        const passwords = [...Array.from({ length: 11 }, () => 'wrong'), PASSWORD];
+        const replies = await Promise.all(passwords.map((password) => t.call('POST', '/api/token/', { json: { username: user.username, password } })));
+        const statuses = replies.map((reply) => reply.status);
+        assert.equal(statuses.filter((status) => status === 401 || status === 200).length, 3, JSON.stringify(statuses));
+        assert.equal(statuses.filter((status) => status === 429).length, 9, JSON.stringify(statuses));
+        for (const reply of replies) {
+          if (reply.status === 429) expectReply(reply, 429, { detail: `Request was throttled. Expected available in ${reply.headers.get('retry-after')} seconds.`, code: 'throttled' });
+        }
+        advance(15 * 60);
+      });
+
+      it('successful logins do not count toward the throttle: only failures do', async () => {
+        const user = await t.user();
+        for (let i = 0; i < 5; i++) await t.login(user.username);
+        for (let i = 0; i < 2; i++) expectReply(await t.call('POST', '/api/token/', { json: { username: user.username, password: 'wrong' } }), 401, BODY.noActiveAccount);
+        await t.login(user.username);
+        expectReply(await t.call('POST', '/api/token/', { json: { username: user.username, password: 'wrong' } }), 401, BODY.noActiveAccount);
+        const reply = await t.call('POST', '/api/token/', { json: { username: user.username, password: PASSWORD } });
+        assert.equal(reply.status, 429, reply.text);
+        advance(15 * 60);
+      });
+
       it('serves sliding tokens: obtain {token}; refresh keeps jti and refresh_exp, moves exp and iat', async () => {
         const user = await t.user();
         const obtained = await t.call('POST', '/api/token/sliding/', { json: { username: user.username, password: PASSWORD } });

@@ -10,6 +10,7 @@ import {
   StoreUnavailableError,
   type ClientInfo,
   type ConsumeRequest,
+  type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
   type TokenStore,
@@ -47,6 +48,11 @@ export function tokenRecord(over: Partial<TokenRecord> = {}): TokenRecord {
 /** The successor of `token`: same user and family, a new jti, issued at `now`. */
 export function successorOf(token: TokenRecord, now: number, lifetime = DAY): TokenRecord {
   return tokenRecord({ userId: token.userId, familyId: token.familyId, tokenType: token.tokenType, issuedAt: now, expiresAt: now + lifetime });
+}
+
+/** Throttle keys with a limit so high that it never refuses. */
+export function limits(keys: readonly string[]): ThrottleLimit[] {
+  return keys.map((key) => ({ key, limit: 1_000_000 }));
 }
 
 export function consumeRequest(token: TokenRecord, successor: TokenRecord | null, now: number, reuseGraceSeconds = 0, client: ClientInfo = NO_CLIENT): ConsumeRequest {
@@ -393,7 +399,7 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         const spent = await login({ expiresAt: T + 1000 });
         await store.consume(consumeRequest(spent, null, T + 5));
         // Two throttle windows that end at T + 60, before the flush.
-        await store.recordFailure(['user:bob', 'ip:203.0.113.5'], 60, T);
+        assert.deepEqual(await store.takeAttempt(limits(['user:bob', 'ip:203.0.113.5']), 60, T), { allowed: true, windowEnd: T + 60 });
 
         // 26 expired tokens + 25 families left without tokens + 2 ended throttle windows = 53 rows.
         const now = T + 100;
@@ -510,10 +516,11 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
     });
 
     describe('throttle', () => {
-      it('counts failures per key in fixed windows that end at resetAt', async () => {
-        await store.recordFailure(['user:bob', 'ip:203.0.113.5'], 60, T + 1);
-        await store.recordFailure(['user:bob', 'ip:203.0.113.5'], 60, T + 2);
-        await store.recordFailure(['user:bob'], 60, T + 59);
+      it('counts attempts per key in fixed windows that end at resetAt', async () => {
+        const bobFrom = limits(['user:bob', 'ip:203.0.113.5']);
+        assert.deepEqual(await store.takeAttempt(bobFrom, 60, T + 1), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual(await store.takeAttempt(bobFrom, 60, T + 2), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual(await store.takeAttempt(limits(['user:bob']), 60, T + 59), { allowed: true, windowEnd: T + 60 });
         assert.deepEqual(await store.failures(['user:bob', 'ip:203.0.113.5', 'user:alice'], 60, T + 30), [
           { key: 'user:bob', count: 3, resetAt: T + 60 },
           { key: 'ip:203.0.113.5', count: 2, resetAt: T + 60 },
@@ -521,12 +528,47 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
         ]);
         // The next window starts from zero.
         assert.deepEqual(await store.failures(['user:bob'], 60, T + 60), [{ key: 'user:bob', count: 0, resetAt: T + 120 }]);
-        await store.recordFailure(['user:bob'], 60, T + 61);
+        assert.deepEqual(await store.takeAttempt(limits(['user:bob']), 60, T + 61), { allowed: true, windowEnd: T + 120 });
         assert.deepEqual(await store.failures(['user:bob', 'ip:203.0.113.5'], 60, T + 61), [
           { key: 'user:bob', count: 1, resetAt: T + 120 },
           { key: 'ip:203.0.113.5', count: 0, resetAt: T + 120 },
         ]);
         assert.deepEqual(await store.failures([], 60, T), []);
+        assert.deepEqual(await store.takeAttempt([], 60, T), { allowed: true, windowEnd: T + 60 });
+      });
+
+      it('refuses, counting nothing, once any key has reached its limit; the refusal ends with the window', async () => {
+        const both = [{ key: 'user:bob', limit: 2 }, { key: 'ip:203.0.113.5', limit: 5 }];
+        assert.deepEqual(await store.takeAttempt(both, 60, T + 1), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual(await store.takeAttempt(both, 60, T + 2), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual(await store.takeAttempt(both, 60, T + 3), { allowed: false, resetAt: T + 60 });
+        // The address was not counted for the refused attempt; another user from it still may.
+        assert.deepEqual((await store.failures(['user:bob', 'ip:203.0.113.5'], 60, T + 3)).map((f) => f.count), [2, 2]);
+        assert.deepEqual(await store.takeAttempt([{ key: 'user:carol', limit: 2 }, { key: 'ip:203.0.113.5', limit: 5 }], 60, T + 4), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual(await store.takeAttempt(both, 60, T + 60), { allowed: true, windowEnd: T + 120 });
+      });
+
+      it('returnAttempt takes one attempt back in the window it names, never below zero', async () => {
+        const bob = limits(['user:bob', 'ip:203.0.113.5']);
+        await store.takeAttempt(bob, 60, T + 1);
+        await store.takeAttempt(bob, 60, T + 2);
+        await store.returnAttempt(['user:bob', 'ip:203.0.113.5'], T + 60);
+        assert.deepEqual((await store.failures(['user:bob', 'ip:203.0.113.5'], 60, T + 3)).map((f) => f.count), [1, 1]);
+        await store.returnAttempt(['user:bob'], T + 120); // another window: nothing changes
+        await store.returnAttempt(['user:bob'], T + 60);
+        await store.returnAttempt(['user:bob'], T + 60);
+        await store.returnAttempt(['user:nobody'], T + 60);
+        assert.deepEqual((await store.failures(['user:bob', 'ip:203.0.113.5', 'user:nobody'], 60, T + 3)).map((f) => f.count), [0, 1, 0]);
+        assert.deepEqual(await store.takeAttempt(limits(['user:bob']), 60, T + 4), { allowed: true, windowEnd: T + 60 });
+        assert.deepEqual((await store.failures(['user:bob'], 60, T + 4)).map((f) => f.count), [1]);
+      });
+
+      it('of 50 concurrent attempts on one key with a limit of 10, exactly 10 are allowed', async () => {
+        const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => store.takeAttempt([{ key: 'user:eve', limit: 10 }, { key: `ip:198.51.100.${i}`, limit: 10 }], 60, T + 1)));
+        assert.equal(outcomes.filter((o) => o.allowed).length, 10, JSON.stringify(outcomes));
+        assert.deepEqual((await store.failures(['user:eve'], 60, T + 1)).map((f) => f.count), [10]);
+        const addresses = await store.failures(Array.from({ length: 50 }, (_, i) => `ip:198.51.100.${i}`), 60, T + 1);
+        assert.equal(addresses.reduce((sum, f) => sum + f.count, 0), 10, 'a refused attempt counts against no key');
       });
     });
 
@@ -545,7 +587,8 @@ export function storeContract(name: string, open: () => Promise<ContractStore>, 
           ['findById', () => store.findById('1')],
           ['findByUsername', () => store.findByUsername('bob')],
           ['failures', () => store.failures(['k'], 60, T)],
-          ['recordFailure', () => store.recordFailure(['k'], 60, T)],
+          ['takeAttempt', () => store.takeAttempt(limits(['k']), 60, T)],
+          ['returnAttempt', () => store.returnAttempt(['k'], T + 60)],
         ];
         for (const [name, call] of calls) await assert.rejects(call(), StoreUnavailableError, name);
       });
