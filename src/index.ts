@@ -44,6 +44,7 @@ export {
   type UserStore,
   type UserAdmin,
   type ThrottleStore,
+  type ThrottleCounts,
   type ThrottleLimit,
   type AttemptOutcome,
   type UserRecord,

@@ -11,6 +11,7 @@ import type {
   ConsumeRequest,
   RevokeReason,
   SessionRecord,
+  ThrottleCounts,
   ThrottleLimit,
   ThrottleStore,
   TokenRecord,
@@ -47,7 +48,7 @@ export function newStamp(): string {
   return randomUUID().replaceAll('-', '');
 }
 
-export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleStore {
+export class MemoryStore implements TokenStore, UserStore, UserAdmin, ThrottleStore, ThrottleCounts {
   readonly #tokens = new Map<string, TokenRow>();
   readonly #families = new Map<string, FamilyRow>();
   readonly #users = new Map<string, UserRecord>();

@@ -34,6 +34,7 @@ import {
   type ConsumeRequest,
   type RevokeReason,
   type SessionRecord,
+  type ThrottleCounts,
   type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
@@ -245,7 +246,7 @@ type Client = pg.ClientBase;
 
 const ignore = (): void => {};
 
-export class PostgresStore implements TokenStore, UserStore, UserAdmin, ThrottleStore {
+export class PostgresStore implements TokenStore, UserStore, UserAdmin, ThrottleStore, ThrottleCounts {
   readonly #pool: pg.Pool;
   #closed = false;
   #closing: Promise<void> | null = null;

@@ -37,6 +37,7 @@ import {
   type ConsumeRequest,
   type RevokeReason,
   type SessionRecord,
+  type ThrottleCounts,
   type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
@@ -297,7 +298,7 @@ function clientInfo(client: ClientInfo): ClientInfo {
 /** Test hook: `store[WORKER_FOR_TESTS]()` returns the current writer thread. Not part of the API. */
 export const WORKER_FOR_TESTS = Symbol('tokenpair.sqlite.worker');
 
-export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleStore {
+export class SqliteStore implements TokenStore, UserStore, UserAdmin, ThrottleStore, ThrottleCounts {
   readonly path: string;
   readonly #options: Required<SqliteStoreOptions>;
   #writer: WriterThread;

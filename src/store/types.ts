@@ -198,6 +198,10 @@ export interface ThrottleStore {
   takeAttempt(limits: readonly ThrottleLimit[], windowSeconds: number, now: number): Promise<AttemptOutcome>;
   /** Takes back one attempt from each key in the window that ends at `windowEnd` (never below 0). */
   returnAttempt(keys: readonly string[], windowEnd: number): Promise<void>;
+}
+
+/** What the built-in stores also offer for inspection (tests, operators); the service does not need it. */
+export interface ThrottleCounts {
   /** The attempts counted for each key in its current window, and when that window ends. */
   failures(keys: readonly string[], windowSeconds: number, now: number): Promise<Array<{ key: string; count: number; resetAt: number }>>;
 }

@@ -10,6 +10,7 @@ import {
   StoreUnavailableError,
   type ClientInfo,
   type ConsumeRequest,
+  type ThrottleCounts,
   type ThrottleLimit,
   type ThrottleStore,
   type TokenRecord,
@@ -23,7 +24,8 @@ export type ContractStore = TokenStore &
   UserStore &
   Required<Pick<UserStore, 'updateLastLogin' | 'setPasswordHash' | 'rotateSecurityStamp'>> &
   UserAdmin &
-  ThrottleStore;
+  ThrottleStore &
+  ThrottleCounts;
 
 /** "now" for every test: 2027-01-15T08:00:00Z, a multiple of 60 (fixed throttle windows start on it). */
 export const T = 1_800_000_000;
