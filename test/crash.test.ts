@@ -105,8 +105,11 @@ describe('kill -9 under refresh load, restart on the same data', { timeout: 240_
     dir?.cleanup();
   });
 
-  // Request logs off: thousands of lines would only slow the child and the test down.
-  const start = () => startServer([...dataArgs, '--log-level', 'warn']);
+  // Request logs off: thousands of lines would only slow the child and the test down. The login
+  // throttle off: a login killed in flight keeps the attempt it took (it counts as a failure, by
+  // design), and a dozen kills would throttle these two users for the window.
+  const start = () =>
+    startServer([...dataArgs, '--log-level', 'warn'], { env: { TOKENPAIR_LOGIN_THROTTLE_PER_USERNAME: '0', TOKENPAIR_LOGIN_THROTTLE_PER_ADDRESS: '0' } });
 
   it(`${CYCLES} kill/restart cycles: every acknowledged rotation and blacklist survives`, async () => {
     const started = Date.now();
