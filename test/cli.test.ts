@@ -353,6 +353,27 @@ describe('keys', () => {
   });
 });
 
+describe('an explicit algorithm and the key file', () => {
+  const dir = dataDir();
+
+  it('check and serve refuse (2) an algorithm that differs from the signing key; keys rotate with it is the way to migrate', async () => {
+    assert.equal((await runCli(['keys', 'generate', ...dir.args()])).code, 0);
+    const path = join(dir.path(), 'keys.json');
+    const env = { TOKENPAIR_ALGORITHM: 'ES256' };
+    const expected = `tokenpair: invalid configuration: algorithm is ES256 (from environment variable TOKENPAIR_ALGORITHM) but the signing key of ${path} is HS256: run \`tokenpair keys rotate\` with algorithm ES256 to add a key of that algorithm first (older keys keep verifying their tokens), or unset algorithm\n`;
+    for (const command of [['check'], ['serve', '--port', '0']]) {
+      const result = await runCli([...command, ...dir.args()], { env });
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: expected }, command[0]);
+    }
+    const rotate = await runCli(['keys', 'rotate', ...dir.args()], { env });
+    assert.equal(rotate.code, 0, rotate.stderr);
+    assert.match(rotate.stdout, /^added key \S+ \(ES256\); .*1 older key kept for verification\n$/);
+    const check = await runCli(['check', ...dir.args()], { env });
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /^keys\s+ES256 kid=\S+ \(signs\), HS256 kid=\S+\s/m);
+  });
+});
+
 describe('check', () => {
   const dir = dataDir();
 

@@ -108,7 +108,22 @@ export function resolveServerSettings(options: CommonOptions, generate: boolean)
     ensureDataDir(options.dataDir);
     ({ keys, created: keysCreated } = ensureKeys(options.dataDir, algorithm));
   }
+  checkSigningKeyAlgorithm(config, algorithm, keys[0]!.algorithm, path);
   return { settings: resolveSettings(config, { path, keyRing: toKeyRing(keys) }), config, keySource: { kind: 'key-file', path }, keysCreated };
+}
+
+/**
+ * An explicitly configured `algorithm` must be the one the key file signs with: otherwise the
+ * setting would be silently ignored. The way to change algorithm is `keys rotate`, which adds a key
+ * of the configured algorithm first (older keys keep verifying).
+ */
+function checkSigningKeyAlgorithm(config: LoadedConfig, algorithm: Algorithm, signing: string, path: string): void {
+  const source = config.sources.get('algorithm');
+  if (!source || source.kind === 'default' || algorithm === signing) return;
+  throw new ConfigurationError(
+    'algorithm',
+    `is ${algorithm} (from ${describeSource(source)}) but the signing key of ${path} is ${signing}: run \`tokenpair keys rotate\` with algorithm ${algorithm} to add a key of that algorithm first (older keys keep verifying their tokens), or unset algorithm`,
+  );
 }
 
 /** The built-in stores: their methods are the same. */
