@@ -417,6 +417,16 @@ describe('check', () => {
     assert.equal(bool.stderr, 'tokenpair: invalid configuration: rotateRefreshTokens must be true or false (got "yes") (from environment variable TOKENPAIR_ROTATE_REFRESH_TOKENS)\n');
   });
 
+  it('a token lifetime under one second: exit 2 naming the setting and the variable', async () => {
+    for (const value of ['500ms', '0.5']) {
+      const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: value } });
+      assert.deepEqual(
+        { code: result.code, stdout: result.stdout, stderr: result.stderr },
+        { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: accessTokenLifetime must be at least 1 second: exp is counted in whole seconds, so a shorter token is expired when issued (got "${value}") (from environment variable TOKENPAIR_ACCESS_TOKEN_LIFETIME)\n` },
+      );
+    }
+  });
+
   it('a weak signing key: exit 2 without echoing it', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: 'short-secret' } });
     assert.equal(result.code, 2);

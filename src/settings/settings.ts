@@ -183,6 +183,15 @@ const lifetime: Parser<number> = (value, name) => {
   }
   return seconds!;
 };
+/**
+ * The lifetime of a token or a session: also at least one second, since `exp` is in whole seconds
+ * and a shorter token would be expired when issued.
+ */
+const tokenLifetime: Parser<number> = (value, name) => {
+  const seconds = lifetime(value, name);
+  if (seconds < 1) throw new ConfigurationError(name, `must be at least 1 second: exp is counted in whole seconds, so a shorter token is expired when issued (got ${describe(value)})`);
+  return seconds;
+};
 const bool: Parser<boolean> = (value, name) => (typeof value === 'boolean' ? value : fail(name, 'true or false', value));
 const claimName: Parser<string> = (value, name) =>
   typeof value === 'string' && CLAIM_NAME.test(value) ? value : fail(name, 'a claim name of 1-64 printable ASCII characters', value);
@@ -217,8 +226,8 @@ function origin(value: unknown, name: string): string {
 }
 
 const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Settings[K]>] } = {
-  accessTokenLifetime: [300, lifetime],
-  refreshTokenLifetime: [86400, lifetime],
+  accessTokenLifetime: [300, tokenLifetime],
+  refreshTokenLifetime: [86400, tokenLifetime],
   rotateRefreshTokens: [false, bool],
   blacklistAfterRotation: [false, bool],
   updateLastLogin: [false, bool],
@@ -270,8 +279,8 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
   jtiClaim: ['jti', claimName],
   tokenUserClass: [null, optionalFunction],
   slidingTokenRefreshExpClaim: ['refresh_exp', claimName],
-  slidingTokenLifetime: [300, lifetime],
-  slidingTokenRefreshLifetime: [86400, lifetime],
+  slidingTokenLifetime: [300, tokenLifetime],
+  slidingTokenRefreshLifetime: [86400, tokenLifetime],
   checkRevokeToken: [false, bool],
   revokeTokenClaim: ['hash_password', claimName],
   checkUserIsActive: [true, bool],
@@ -288,7 +297,7 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     const seconds = parseDuration(value);
     return seconds === undefined || seconds > 60 ? fail(name, 'a number of seconds from 0 to 60', value) : seconds;
   }],
-  sessionAbsoluteLifetime: [null, (value, name) => (value === null ? null : lifetime(value, name))],
+  sessionAbsoluteLifetime: [null, (value, name) => (value === null ? null : tokenLifetime(value, name))],
   loginThrottlePerUsername: [10, count],
   loginThrottlePerAddress: [100, count],
   loginThrottleWindow: ['15m' as unknown as number, lifetime],
