@@ -427,6 +427,25 @@ describe('check', () => {
     }
   });
 
+  it('userIdField other than "id": exit 2, the built-in user stores have no other field', async () => {
+    for (const value of ['uid', 'username']) {
+      for (const command of [['check'], ['serve', '--port', '0']]) {
+        const result = await runCli([...command, ...dir.args()], { env: { TOKENPAIR_USER_ID_FIELD: value } });
+        assert.deepEqual(
+          { code: result.code, stdout: result.stdout, stderr: result.stderr },
+          {
+            code: 2,
+            stdout: '',
+            stderr: `tokenpair: invalid configuration: userIdField must be "id" for tokenpair serve and the CLI, whose user stores have no other user id field (got "${value}") (from environment variable TOKENPAIR_USER_ID_FIELD); another field needs tokenpair as a library with your own user store\n`,
+          },
+          `${command[0]} ${value}`,
+        );
+      }
+    }
+    const same = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_USER_ID_FIELD: 'id' } });
+    assert.equal(same.code, 0, same.stderr);
+  });
+
   it('a weak signing key: exit 2 without echoing it', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: 'short-secret' } });
     assert.equal(result.code, 2);

@@ -93,6 +93,7 @@ export interface ResolvedSettings {
 export function resolveServerSettings(options: CommonOptions, generate: boolean): ResolvedSettings {
   const config = loadCliConfig(options);
   databaseUrlOf(options); // a bad --database-url is refused before anything else happens
+  checkBuiltInUserStore(config);
   if (hasConfiguredKey(config)) {
     const name = ['keyRing', 'signingKey', 'verifyingKey'].find((key) => config.input[key] !== undefined)!;
     return { settings: resolveSettings(config), config, keySource: config.sources.get(name), keysCreated: false };
@@ -110,6 +111,20 @@ export function resolveServerSettings(options: CommonOptions, generate: boolean)
   }
   checkSigningKeyAlgorithm(config, algorithm, keys[0]!.algorithm, path);
   return { settings: resolveSettings(config, { path, keyRing: toKeyRing(keys) }), config, keySource: { kind: 'key-file', path }, keysCreated };
+}
+
+/**
+ * The built-in user stores (SQLite, PostgreSQL) identify users by `id` only: another `userIdField`
+ * would fail every login (no such field) or every lookup. The library keeps the setting for custom
+ * user stores.
+ */
+function checkBuiltInUserStore(config: LoadedConfig): void {
+  const value = config.input.userIdField;
+  if (value === undefined || value === 'id') return;
+  throw new ConfigurationError(
+    'userIdField',
+    `must be "id" for tokenpair serve and the CLI, whose user stores have no other user id field (got ${JSON.stringify(value)}) (from ${describeSource(config.sources.get('userIdField'))}); another field needs tokenpair as a library with your own user store`,
+  );
 }
 
 /**
