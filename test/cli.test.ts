@@ -407,6 +407,36 @@ describe('check', () => {
     assert.match(result.stdout, /^blacklistAfterRotation\s+false\s/m);
   });
 
+  it('a copied SIMPLE_JWT dict (as JSON): HTTP_AUTHORIZATION is the Authorization header, VERIFYING_KEY "" is no key', async () => {
+    const file = join(dir.path(), 'simple-jwt.json');
+    writeFileSync(file, JSON.stringify({
+      ACCESS_TOKEN_LIFETIME: 300, REFRESH_TOKEN_LIFETIME: 86400, ROTATE_REFRESH_TOKENS: false, BLACKLIST_AFTER_ROTATION: false, UPDATE_LAST_LOGIN: false,
+      ALGORITHM: 'HS256', VERIFYING_KEY: '', AUDIENCE: null, ISSUER: null, JSON_ENCODER: null, JWK_URL: null, LEEWAY: 0,
+      AUTH_HEADER_TYPES: ['Bearer'], AUTH_HEADER_NAME: 'HTTP_AUTHORIZATION', USER_ID_FIELD: 'id', USER_ID_CLAIM: 'user_id',
+      TOKEN_TYPE_CLAIM: 'token_type', JTI_CLAIM: 'jti', SLIDING_TOKEN_REFRESH_EXP_CLAIM: 'refresh_exp', SLIDING_TOKEN_LIFETIME: 300,
+      SLIDING_TOKEN_REFRESH_LIFETIME: 86400, CHECK_REVOKE_TOKEN: false, REVOKE_TOKEN_CLAIM: 'hash_password', CHECK_USER_IS_ACTIVE: true,
+    }));
+    const result = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^authHeaderName\\s+"Authorization"\\s+config file ${file} \\(key "AUTH_HEADER_NAME"\\)$`, 'm'));
+    assert.match(result.stdout, /^keys: none yet \(.*keys\.json is created on the first `tokenpair serve`\)$/m);
+  });
+
+  it('simplejwt settings that are Python class paths: exit 2 saying why', async () => {
+    const cases: Array<[Record<string, unknown>, (file: string) => string]> = [
+      [{ TOKEN_OBTAIN_SERIALIZER: 'rest_framework_simplejwt.serializers.TokenObtainPairSerializer' }, (file) => `TOKEN_OBTAIN_SERIALIZER in config file ${file} is a Python class path (a serializer) in simplejwt; in tokenpair this is a function given in code (customizeClaims, customizeTokenResponse: use tokenpair as a library): remove it from the file`],
+      [{ JSON_ENCODER: 'app.encoders.Encoder' }, (file) => `JSON_ENCODER in config file ${file} is a Python class path (a JSON encoder) in simplejwt; tokenpair writes claims as plain JSON and has no such setting: remove it from the file`],
+      [{ USER_AUTHENTICATION_RULE: 'rest_framework_simplejwt.authentication.default_user_authentication_rule' }, (file) => `userAuthenticationRule is a Python class path in simplejwt; in tokenpair it is a function given in code and cannot be set in config file ${file} (key "USER_AUTHENTICATION_RULE"): remove it from the file, and use tokenpair as a library for hooks`],
+      [{ AUTH_TOKEN_CLASSES: ['rest_framework_simplejwt.tokens.AccessToken'] }, (file) => `authTokenClasses lists token types, not Python class paths (got "rest_framework_simplejwt.tokens.AccessToken"): e.g. ["access"] for simplejwt's AccessToken, ["access", "sliding"] (from config file ${file} (key "AUTH_TOKEN_CLASSES"))`],
+    ];
+    for (const [content, message] of cases) {
+      const file = join(dir.path(), 'python.json');
+      writeFileSync(file, JSON.stringify(content));
+      const result = await runCli(['check', '--config', file, ...dir.args()]);
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: ${message(file)}\n` });
+    }
+  });
+
   it('a bad value in the environment: exit 2 naming the setting and the variable', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: 'soon' } });
     assert.equal(result.code, 2);

@@ -225,6 +225,21 @@ describe('lifetimes: seconds or "30s" / "5m" / "12h" / "1d"', () => {
   });
 });
 
+describe('simplejwt spellings of values', () => {
+  it('authHeaderName: a Django META name is the header it stands for; other names stay as given', () => {
+    const cases: [string, string][] = [['HTTP_AUTHORIZATION', 'Authorization'], ['HTTP_X_API_TOKEN', 'X-Api-Token'], ['X-Token', 'X-Token'], ['authorization', 'authorization']];
+    for (const [input, header] of cases) assert.equal(defineSettings({ signingKey: HS_SECRET, authHeaderName: input }).authHeaderName, header, input);
+  });
+
+  it('authTokenClasses: Python class paths are refused, saying what to write instead', () => {
+    refuses(
+      { signingKey: HS_SECRET, authTokenClasses: ['rest_framework_simplejwt.tokens.AccessToken'] },
+      'authTokenClasses',
+      'authTokenClasses lists token types, not Python class paths (got "rest_framework_simplejwt.tokens.AccessToken"): e.g. ["access"] for simplejwt\'s AccessToken, ["access", "sliding"]',
+    );
+  });
+});
+
 describe('token and session lifetimes under one second', () => {
   const names = ['accessTokenLifetime', 'refreshTokenLifetime', 'slidingTokenLifetime', 'slidingTokenRefreshLifetime', 'sessionAbsoluteLifetime'];
 

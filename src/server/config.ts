@@ -160,11 +160,17 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const configPath = options.configPath || null;
   if (configPath) {
     for (const [key, value] of Object.entries(readConfigFile(configPath))) {
+      if (key === 'JSON_ENCODER' && value === null) continue; // simplejwt's default: no custom encoder, as in tokenpair
       const name = settingForFileKey(key, configPath);
       const source: SettingSource = { kind: 'file', path: configPath, key };
       if (sources.get(name)?.kind === 'file') throw new ConfigurationError(name, `is set twice in ${describeSource(source)}`);
-      if (ENV_KINDS[name] === 'function') throw new ConfigurationError(name, `is a function and cannot be set in ${describeSource(source)}: use tokenpair as a library for hooks`);
-      input[name] = value;
+      if (ENV_KINDS[name] === 'function') {
+        const why = typeof value === 'string' && value.includes('.') ? 'is a Python class path in simplejwt; in tokenpair it is a function given in code' : 'is a function';
+        throw new ConfigurationError(name, `${why} and cannot be set in ${describeSource(source)}: remove it from the file, and use tokenpair as a library for hooks`);
+      }
+      // simplejwt's "no key" is "" (VERIFYING_KEY's default) or None; an empty optional setting is null.
+      if (UNSET_WHEN_EMPTY.includes(name) && (value === '' || value === null)) continue;
+      input[name] = ENV_KINDS[name] === 'nullable' && value === '' ? null : value;
       sources.set(name, source);
     }
   }
@@ -201,11 +207,32 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** The key settings: an empty value (or null) leaves them unset, so that keys.json is used. */
+const UNSET_WHEN_EMPTY: readonly string[] = ['signingKey', 'verifyingKey', 'keyRing'];
+
+/** simplejwt settings that name Python classes and have no tokenpair twin: why each is refused. */
+const PYTHON_ONLY_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  TOKEN_OBTAIN_SERIALIZER: 'a serializer',
+  TOKEN_REFRESH_SERIALIZER: 'a serializer',
+  TOKEN_VERIFY_SERIALIZER: 'a serializer',
+  TOKEN_BLACKLIST_SERIALIZER: 'a serializer',
+  SLIDING_TOKEN_OBTAIN_SERIALIZER: 'a serializer',
+  SLIDING_TOKEN_REFRESH_SERIALIZER: 'a serializer',
+  JSON_ENCODER: 'a JSON encoder',
+});
+
 /** A file key is a camelCase setting or its simplejwt name (a Django `SIMPLE_JWT` dict copied as JSON). */
 function settingForFileKey(key: string, path: string): string {
   if (Object.hasOwn(ENV_KINDS, key)) return key;
   const name = BY_SIMPLEJWT_NAME.get(key);
   if (name) return name;
+  const python = PYTHON_ONLY_SETTINGS[key];
+  if (python) {
+    const instead = python === 'a serializer'
+      ? 'in tokenpair this is a function given in code (customizeClaims, customizeTokenResponse: use tokenpair as a library)'
+      : 'tokenpair writes claims as plain JSON and has no such setting';
+    throw new ConfigurationError(key, `in config file ${path} is a Python class path (${python}) in simplejwt; ${instead}: remove it from the file`);
+  }
   const hint = closestSetting(key);
   throw new ConfigurationError(key, `in config file ${path} is not a tokenpair setting${hint ? ` (did you mean ${hint}?)` : ''}`);
 }

@@ -166,6 +166,15 @@ export function defaultUserAuthenticationRule(user: UserLike | null | undefined)
 const LEEWAY_MAX_SECONDS = 300;
 const CLAIM_NAME = /^[\x21-\x7e]{1,64}$/;
 
+/**
+ * simplejwt's `AUTH_HEADER_NAME` is a Django `request.META` key: `HTTP_AUTHORIZATION` is the
+ * `Authorization` header, `HTTP_X_API_TOKEN` is `X-Api-Token`. Other names are returned unchanged.
+ */
+function fromDjangoMetaName(value: string): string {
+  if (!/^HTTP_[A-Z0-9]+(?:_[A-Z0-9]+)*$/.test(value)) return value;
+  return value.slice('HTTP_'.length).split('_').map((word) => word[0] + word.slice(1).toLowerCase()).join('-');
+}
+
 /** One row per setting: its default and how a raw value becomes a valid one. */
 type Parser<T> = (value: unknown, name: string) => T;
 
@@ -263,13 +272,19 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     }
     return Object.freeze([...(value as string[])]);
   }],
-  authHeaderName: ['Authorization', (value, name) =>
-    typeof value === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : fail(name, 'an HTTP header name', value)],
+  authHeaderName: ['Authorization', (value, name) => {
+    const header = typeof value === 'string' ? fromDjangoMetaName(value) : value;
+    return typeof header === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header) ? header : fail(name, 'an HTTP header name', value);
+  }],
   userIdField: ['id', nonEmptyString],
   userIdClaim: ['user_id', claimName],
   userAuthenticationRule: [defaultUserAuthenticationRule, (value, name) => optionalFunction(value, name) ?? fail(name, 'a function', value)],
   authTokenClasses: [['access'], (value, name) => {
     const allowed = ['access', 'refresh', 'sliding'];
+    const classPath = Array.isArray(value) ? value.find((t) => typeof t === 'string' && t.includes('.')) : undefined;
+    if (classPath !== undefined) {
+      throw new ConfigurationError(name, `lists token types, not Python class paths (got ${JSON.stringify(classPath)}): e.g. ["access"] for simplejwt's AccessToken, ["access", "sliding"]`);
+    }
     if (!Array.isArray(value) || value.length === 0 || !value.every((t) => allowed.includes(t as string))) {
       fail(name, 'a non-empty array of "access", "refresh" or "sliding"', value);
     }
