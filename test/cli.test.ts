@@ -512,6 +512,22 @@ describe('check', () => {
     assert.match(broken.stderr, /is not valid JSON/);
   });
 
+  it('invalid JSON holding a secret: exit 2 with the position only, never a piece of the text', async () => {
+    const secret = 'SuperSecretValue-0123456789abcdef0123456789';
+    const ring = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_KEY_RING: secret } });
+    assert.deepEqual(
+      { code: ring.code, stdout: ring.stdout, stderr: ring.stderr },
+      { code: 2, stdout: '', stderr: 'tokenpair: invalid configuration: keyRing must be JSON in environment variable TOKENPAIR_KEY_RING, which is not valid JSON (at line 1, column 1); the value is not shown: it holds keys\n' },
+    );
+    const file = join(dir.path(), 'unquoted.json');
+    writeFileSync(file, `{\n  "accessTokenLifetime": "5m",\n  "signingKey": ${secret}\n}\n`);
+    const config = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.deepEqual(
+      { code: config.code, stdout: config.stdout, stderr: config.stderr },
+      { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: --config ${file} is not valid JSON (at line 3, column 17)\n` },
+    );
+  });
+
   it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://tokenpair:hunter2@db.internal:5432/tokenpair' } });
     assert.equal(result.code, 0, result.stderr);

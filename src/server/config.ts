@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 import type { KeyRingEntry } from '../jws/keyring.js';
+import { jsonErrorPosition } from './json-position.js';
 import { SETTING_NAMES, defineSettings, type Settings, type SettingsInput } from '../settings/settings.js';
 
 /** Where a setting's value came from. */
@@ -198,8 +199,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigurationError('--config', `${path} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // Never JSON.parse's message: it quotes the text around the error, which may be a secret.
+    const position = jsonErrorPosition(text);
+    throw new ConfigurationError('--config', `${path} is not valid JSON${position ? ` (at ${position})` : ''}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigurationError('--config', `${path} must hold a JSON object of settings, e.g. {"accessTokenLifetime": "10m"}`);
@@ -276,8 +279,10 @@ function fromEnv(name: string, variable: string, text: string): unknown {
     case 'json':
       try {
         return JSON.parse(text);
-      } catch (error) {
-        throw new ConfigurationError(name, `must be JSON in environment variable ${variable}: ${(error as Error).message}`);
+      } catch {
+        // Never JSON.parse's message: it quotes the value, i.e. the keys.
+        const position = jsonErrorPosition(text);
+        throw new ConfigurationError(name, `must be JSON in environment variable ${variable}, which is not valid JSON${position ? ` (at ${position})` : ''}; the value is not shown: it holds keys`);
       }
     case 'function':
       throw new ConfigurationError(name, `is a function and cannot be set by environment variable ${variable}: use tokenpair as a library for hooks`);
