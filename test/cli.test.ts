@@ -5,10 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AuthService, ConfigurationError, newFamilyId, SETTING_NAMES, TokenPairError } from '../src/index.js';
 import { ENV_KINDS, envVariable, loadConfig, resolveSettings } from '../src/server/config.js';
+import { withKeyFileLock } from '../src/server/keys.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { runCli, tempDir } from './helpers/cli-process.js';
 
@@ -350,6 +353,37 @@ describe('keys', () => {
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^keys configured by environment variable TOKENPAIR_SIGNING_KEY \(keys\.json is not used\)/);
     assert.ok(!list.stdout.includes(SECRET));
+  });
+});
+
+describe('keys.json under concurrent changes', () => {
+  const dir = dataDir();
+
+  it('six concurrent keys rotate processes add six keys: none is lost', async () => {
+    assert.equal((await runCli(['keys', 'generate', ...dir.args()])).code, 0);
+    const results = await Promise.all(Array.from({ length: 6 }, () => runCli(['keys', 'rotate', ...dir.args()])));
+    for (const result of results) assert.equal(result.code, 0, result.stderr);
+    const added = results.map((result) => /^added key (\S+) /.exec(result.stdout)![1]!);
+    const stored = (JSON.parse(readFileSync(join(dir.path(), 'keys.json'), 'utf8')) as Array<{ kid: string }>).map((key) => key.kid);
+    assert.equal(stored.length, 7);
+    assert.deepEqual(new Set(stored).size, 7);
+    for (const kid of added) assert.ok(stored.includes(kid), `key ${kid} was said to be added but is missing`);
+    assert.throws(() => statSync(join(dir.path(), 'keys.json.lock')), /ENOENT/, 'the lock is removed');
+  });
+
+  it('a lock left by a process that is gone: a clear error after the wait, and nothing is changed', () => {
+    const lock = join(dir.path(), 'keys.json.lock');
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname(), created: new Date().toISOString() }));
+    try {
+      const before = readFileSync(join(dir.path(), 'keys.json'), 'utf8');
+      assert.throws(() => withKeyFileLock(dir.path(), () => assert.fail('ran without the lock'), 50), {
+        message: `keys.json is locked by process ${gone} on ${hostname()} (${lock} held for more than 0.05 s); process ${gone} on ${hostname()} is no longer running: delete ${lock} and retry`,
+      });
+      assert.equal(readFileSync(join(dir.path(), 'keys.json'), 'utf8'), before);
+    } finally {
+      rmSync(lock);
+    }
   });
 });
 
