@@ -562,6 +562,22 @@ describe('check', () => {
     );
   });
 
+  it('the serve variables are checked as serve checks them: exit 2 naming the variable', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ TOKENPAIR_PORT: 'abc' }, '--port (from TOKENPAIR_PORT) must be a port number from 0 to 65535 (got "abc")'],
+      [{ TOKENPAIR_DEMO: '0' }, 'TOKENPAIR_DEMO must be true or false (got "0")'],
+      [{ TOKENPAIR_LOG_LEVEL: 'verbose' }, '--log-level (from TOKENPAIR_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
+      [{ TOKENPAIR_TRUST_PROXY: 'true' }, '--trust-proxy (from TOKENPAIR_TRUST_PROXY) must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "true")'],
+      [{ TOKENPAIR_DATABASE_POOL_SIZE: '5' }, '--database-pool-size (from TOKENPAIR_DATABASE_POOL_SIZE) applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite'],
+    ];
+    for (const [env, message] of cases) {
+      const result = await runCli(['check', ...dir.args()], { env });
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `tokenpair: ${message}\n` }, JSON.stringify(env));
+    }
+    const good = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_PORT: '9000', TOKENPAIR_DEMO: 'false', TOKENPAIR_LOG_LEVEL: 'warn', TOKENPAIR_TRUST_PROXY: '10.0.0.0/8,::1' } });
+    assert.equal(good.code, 0, good.stderr);
+  });
+
   it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://tokenpair:hunter2@db.internal:5432/tokenpair' } });
     assert.equal(result.code, 0, result.stderr);
