@@ -10,7 +10,7 @@ import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AuthService, ConfigurationError, newFamilyId, SETTING_NAMES, TokenPairError } from '../src/index.js';
-import { ENV_KINDS, envVariable, loadConfig, resolveSettings } from '../src/server/config.js';
+import { ENV_KINDS, envVariable, hasConfiguredKey, loadConfig, resolveSettings } from '../src/server/config.js';
 import { withKeyFileLock } from '../src/server/keys.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { runCli, tempDir } from './helpers/cli-process.js';
@@ -578,6 +578,12 @@ describe('check', () => {
     assert.equal(good.code, 0, good.stderr);
   });
 
+  it('empty TOKENPAIR_SIGNING_KEY and TOKENPAIR_KEY_RING are unset: the key file is used; TOKENPAIR_TEST_DATABASE_URL is ignored', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: '', TOKENPAIR_KEY_RING: '', TOKENPAIR_TEST_DATABASE_URL: 'postgres://localhost/test' } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^keys: (none yet|key file) /m);
+  });
+
   it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://tokenpair:hunter2@db.internal:5432/tokenpair' } });
     assert.equal(result.code, 0, result.stderr);
@@ -652,6 +658,30 @@ describe('configuration loading (in process)', () => {
       const variable = ENV_KINDS[name] === 'function' ? '*library only*' : `\`${envVariable(name)}\``;
       assert.ok(readme.includes(`| \`${name}\` | ${variable}`), `README.md: no row for ${name}`);
     }
+  });
+
+  it('an empty key variable unsets the key, even one set in the config file', () => {
+    for (const variable of ['TOKENPAIR_SIGNING_KEY', 'TOKENPAIR_VERIFYING_KEY', 'TOKENPAIR_KEY_RING']) {
+      const config = loadConfig({ env: { [variable]: '' } });
+      assert.equal(hasConfiguredKey(config), false, variable);
+    }
+    const dir = tempDir('tokenpair-cli-empty-');
+    try {
+      const file = join(dir.path, 'config.json');
+      writeFileSync(file, JSON.stringify({ SIGNING_KEY: SECRET }));
+      const config = loadConfig({ configPath: file, env: { TOKENPAIR_SIGNING_KEY: ' ' } });
+      assert.equal(config.input.signingKey, undefined);
+      assert.equal(config.sources.get('signingKey'), undefined);
+    } finally {
+      dir.cleanup();
+    }
+    assert.equal(loadConfig({ env: { TOKENPAIR_JWK_URL: '' } }).input.jwkUrl, null);
+  });
+
+  it('ignores TOKENPAIR_TEST_DATABASE_URL, the test suite\'s own variable', () => {
+    const config = loadConfig({ env: { TOKENPAIR_TEST_DATABASE_URL: 'postgres://localhost/test' } });
+    assert.equal(config.sources.size, Object.keys(config.input).length);
+    assert.deepEqual([...config.sources.values()].map((source) => source.kind), ['server-default', 'server-default', 'server-default']);
   });
 
   it('refuses function settings from the environment', () => {

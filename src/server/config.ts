@@ -31,6 +31,9 @@ export const SERVER_DEFAULTS: Readonly<SettingsInput> = Object.freeze({
 /** `TOKENPAIR_` variables that configure the server itself rather than a setting. */
 export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_DATABASE_POOL_SIZE', 'TOKENPAIR_LOG_LEVEL', 'TOKENPAIR_DEMO', 'TOKENPAIR_TRUST_PROXY'] as const;
 
+/** `TOKENPAIR_` variables that belong to something else and are ignored: the test suite's PostgreSQL. */
+export const OTHER_VARIABLES = ['TOKENPAIR_TEST_DATABASE_URL'] as const;
+
 /** How an environment variable's text becomes a setting's value. */
 type EnvKind =
   /** `true` / `false` (any case); anything else is passed on for the setting to refuse. */
@@ -176,14 +179,21 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     }
   }
   for (const variable of Object.keys(env).sort()) {
-    if (!variable.startsWith('TOKENPAIR_') || (SERVER_VARIABLES as readonly string[]).includes(variable)) continue;
+    if (!variable.startsWith('TOKENPAIR_') || (SERVER_VARIABLES as readonly string[]).includes(variable) || (OTHER_VARIABLES as readonly string[]).includes(variable)) continue;
     const name = BY_SIMPLEJWT_NAME.get(variable.slice('TOKENPAIR_'.length));
     if (!name) {
       const hint = closestSetting(variable.slice('TOKENPAIR_'.length));
       if (hint) throw new ConfigurationError(variable, `is not a tokenpair setting (did you mean ${envVariable(hint)}?)`);
       throw new ConfigurationError(variable, `is not a tokenpair setting (settings are TOKENPAIR_ + a simplejwt name, e.g. TOKENPAIR_ACCESS_TOKEN_LIFETIME; server variables: ${SERVER_VARIABLES.join(', ')})`);
     }
-    input[name] = fromEnv(name, variable, env[variable] ?? '');
+    const text = env[variable] ?? '';
+    if (UNSET_WHEN_EMPTY.includes(name) && text.trim() === '') {
+      // An empty key variable unsets the key (keys.json is then used), as an empty value makes an optional setting null.
+      delete input[name];
+      sources.delete(name);
+      continue;
+    }
+    input[name] = fromEnv(name, variable, text);
     sources.set(name, { kind: 'env', variable });
   }
   return { input: Object.freeze(input), sources, configPath };
