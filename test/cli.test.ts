@@ -348,7 +348,7 @@ describe('keys', () => {
     const env = { TOKENPAIR_SIGNING_KEY: SECRET };
     const generate = await runCli(['keys', 'rotate', ...dir.args()], { env });
     assert.equal(generate.code, 2);
-    assert.match(generate.stderr, /^tokenpair: the keys come from environment variable TOKENPAIR_SIGNING_KEY, so .*keys\.json is not used; unset signingKey to use the key file\n$/);
+    assert.match(generate.stderr, /^tokenpair: the keys come from environment variable TOKENPAIR_SIGNING_KEY, so .*keys\.json is not used; unset TOKENPAIR_SIGNING_KEY to use the key file\n$/);
     const list = await runCli(['keys', 'list', ...dir.args()], { env });
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^keys configured by environment variable TOKENPAIR_SIGNING_KEY \(keys\.json is not used\)/);
@@ -384,6 +384,37 @@ describe('keys.json under concurrent changes', () => {
     } finally {
       rmSync(lock);
     }
+  });
+});
+
+describe('a --data-dir that is a file', () => {
+  const dir = dataDir();
+
+  it('every command says "--data-dir <path> is not a directory" (2)', async () => {
+    const file = join(dir.path(), 'afile');
+    writeFileSync(file, 'not a directory');
+    for (const command of [['check'], ['migrate'], ['serve', '--port', '0'], ['keys', 'generate'], ['keys', 'rotate'], ['createuser', 'x', '--password-stdin']]) {
+      for (const path of [file, join(file, 'sub')]) {
+        const result = await runCli([...command, '--data-dir', path], { input: 'a password\n' });
+        assert.deepEqual(
+          { code: result.code, stdout: result.stdout, stderr: result.stderr },
+          { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: --data-dir ${path} is not a directory\n` },
+          `${command.join(' ')} ${path}`,
+        );
+      }
+    }
+  });
+
+  it('keys commands name the variable or the file key that configures the keys', async () => {
+    const ring = JSON.stringify([{ kid: 'k1', signingKey: SECRET }]);
+    const fromEnv = await runCli(['keys', 'generate', ...dir.args()], { env: { TOKENPAIR_KEY_RING: ring } });
+    assert.equal(fromEnv.code, 2);
+    assert.equal(fromEnv.stderr, `tokenpair: the keys come from environment variable TOKENPAIR_KEY_RING, so ${join(dir.path(), 'keys.json')} is not used; unset TOKENPAIR_KEY_RING to use the key file\n`);
+    const file = join(dir.path(), 'keys-config.json');
+    writeFileSync(file, JSON.stringify({ SIGNING_KEY: SECRET }));
+    const fromFile = await runCli(['keys', 'rotate', '--config', file, ...dir.args()]);
+    assert.equal(fromFile.code, 2);
+    assert.equal(fromFile.stderr, `tokenpair: the keys come from config file ${file} (key "SIGNING_KEY"), so ${join(dir.path(), 'keys.json')} is not used; remove "SIGNING_KEY" from ${file} to use the key file\n`);
   });
 });
 

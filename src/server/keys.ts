@@ -46,9 +46,16 @@ export function ensureDataDir(dataDir: string): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new ConfigurationError('--data-dir', `cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    // mkdir says EEXIST for a file in the way, ENOTDIR for a file among the parents.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw notADirectory(dataDir);
+    throw new ConfigurationError('--data-dir', `cannot create ${dataDir}: ${code ?? (error as Error).message}`);
   }
-  if (!statSync(dataDir).isDirectory()) throw new ConfigurationError('--data-dir', `${dataDir} is not a directory`);
+  if (!statSync(dataDir).isDirectory()) throw notADirectory(dataDir);
+}
+
+function notADirectory(dataDir: string): ConfigurationError {
+  return new ConfigurationError('--data-dir', `${dataDir} is not a directory`);
 }
 
 /** A fresh key for `algorithm`: 64 random bytes for HMAC (at least the hash length), a new key pair otherwise. */
@@ -88,6 +95,7 @@ export function readKeys(dataDir: string): StoredKey[] | null {
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') throw notADirectory(dataDir);
     throw new ConfigurationError(KEY_FILE_NAME, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   let parsed: unknown;
