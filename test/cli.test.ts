@@ -615,6 +615,18 @@ describe('check', () => {
     assert.match(result.stdout, /^keys: (none yet|key file) /m);
   });
 
+  it('jwkUrl is shown without its credentials', async () => {
+    const result = await runCli(['check', ...dir.args()], {
+      env: { TOKENPAIR_ALGORITHM: 'RS256', TOKENPAIR_JWK_URL: 'https://user:hunter2@auth.example/jwks.json?access_token=s3cr3t&v=2', TOKENPAIR_SIGNING_KEY: '', TOKENPAIR_VERIFYING_KEY: '' },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^jwkUrl\s+"https:\/\/redacted@auth\.example\/jwks\.json\?access_token=redacted&v=2"\s+environment variable TOKENPAIR_JWK_URL$/m);
+    assert.ok(!result.stdout.includes('hunter2') && !result.stdout.includes('s3cr3t'));
+    const refused = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ALGORITHM: 'RS256', TOKENPAIR_JWK_URL: 'http://user:hunter2@auth.example/jwks.json' } });
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stderr, 'tokenpair: invalid configuration: jwkUrl must be an https: URL (http: only on localhost) (got "http://redacted@auth.example/jwks.json") (from environment variable TOKENPAIR_JWK_URL)\n');
+  });
+
   it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_DATABASE_URL: 'postgres://tokenpair:hunter2@db.internal:5432/tokenpair' } });
     assert.equal(result.code, 0, result.stderr);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 import type { KeyRingEntry } from '../jws/keyring.js';
 import { jsonErrorPosition } from './json-position.js';
+import { redactUrl } from '../settings/redact-url.js';
 import { SETTING_NAMES, defineSettings, type Settings, type SettingsInput } from '../settings/settings.js';
 
 /** Where a setting's value came from. */
@@ -345,7 +346,9 @@ export function describeSettings(settings: Settings, config: LoadedConfig, keySo
     let source = describeSource(config.sources.get(name));
     // defineSettings turns it on with rotation unless it is set.
     if (name === 'blacklistAfterRotation' && !config.sources.has(name)) source = 'follows rotateRefreshTokens';
-    rows.push({ name, value: typeof value === 'function' ? '(function)' : JSON.stringify(value) ?? 'null', source });
+    // A JWKS URL may carry credentials (https://user:password@…, ?token=…): shown without them.
+    const shown = name === 'jwkUrl' && typeof value === 'string' ? redactUrl(value) : value;
+    rows.push({ name, value: typeof value === 'function' ? '(function)' : JSON.stringify(shown) ?? 'null', source });
   }
   const ring = settings.keyRing;
   const keys = !keySource

@@ -7,6 +7,7 @@ import { ALGORITHM_NAMES, type Algorithm, algorithmSpec } from '../jws/algorithm
 import { type KeyInput, describe } from '../jws/keys.js';
 import { KeyRing, type KeyRingEntry, toRingKey } from '../jws/keyring.js';
 import { parseDuration } from './duration.js';
+import { hasCredentials, redactUrl } from './redact-url.js';
 
 /** The user object tokens are issued for: at least the field named by `userIdField`. */
 export type UserLike = Record<string, unknown>;
@@ -250,10 +251,10 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     try {
       url = new URL(text);
     } catch {
-      return fail(name, 'an absolute URL', value);
+      return fail(name, 'an absolute URL', /[@?]/.test(text) ? '(not shown: it may hold credentials)' : value);
     }
     const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) fail(name, 'an https: URL (http: only on localhost)', value);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) fail(name, 'an https: URL (http: only on localhost)', hasCredentials(url) ? redactUrl(text) : value);
     return url.href;
   }],
   jwkCacheMaxAge: [600, lifetime],
