@@ -5,10 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AuthService, ConfigurationError, newFamilyId, SETTING_NAMES, TokenPairError } from '../src/index.js';
-import { ENV_KINDS, envVariable, loadConfig, resolveSettings } from '../src/server/config.js';
+import { ENV_KINDS, envVariable, hasConfiguredKey, loadConfig, resolveSettings } from '../src/server/config.js';
+import { withKeyFileLock } from '../src/server/keys.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { runCli, tempDir } from './helpers/cli-process.js';
 
@@ -345,11 +348,94 @@ describe('keys', () => {
     const env = { TOKENPAIR_SIGNING_KEY: SECRET };
     const generate = await runCli(['keys', 'rotate', ...dir.args()], { env });
     assert.equal(generate.code, 2);
-    assert.match(generate.stderr, /^tokenpair: the keys come from environment variable TOKENPAIR_SIGNING_KEY, so .*keys\.json is not used; unset signingKey to use the key file\n$/);
+    assert.match(generate.stderr, /^tokenpair: the keys come from environment variable TOKENPAIR_SIGNING_KEY, so .*keys\.json is not used; unset TOKENPAIR_SIGNING_KEY to use the key file\n$/);
     const list = await runCli(['keys', 'list', ...dir.args()], { env });
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^keys configured by environment variable TOKENPAIR_SIGNING_KEY \(keys\.json is not used\)/);
     assert.ok(!list.stdout.includes(SECRET));
+  });
+});
+
+describe('keys.json under concurrent changes', () => {
+  const dir = dataDir();
+
+  it('six concurrent keys rotate processes add six keys: none is lost', async () => {
+    assert.equal((await runCli(['keys', 'generate', ...dir.args()])).code, 0);
+    const results = await Promise.all(Array.from({ length: 6 }, () => runCli(['keys', 'rotate', ...dir.args()])));
+    for (const result of results) assert.equal(result.code, 0, result.stderr);
+    const added = results.map((result) => /^added key (\S+) /.exec(result.stdout)![1]!);
+    const stored = (JSON.parse(readFileSync(join(dir.path(), 'keys.json'), 'utf8')) as Array<{ kid: string }>).map((key) => key.kid);
+    assert.equal(stored.length, 7);
+    assert.deepEqual(new Set(stored).size, 7);
+    for (const kid of added) assert.ok(stored.includes(kid), `key ${kid} was said to be added but is missing`);
+    assert.throws(() => statSync(join(dir.path(), 'keys.json.lock')), /ENOENT/, 'the lock is removed');
+  });
+
+  it('a lock left by a process that is gone: a clear error after the wait, and nothing is changed', () => {
+    const lock = join(dir.path(), 'keys.json.lock');
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname(), created: new Date().toISOString() }));
+    try {
+      const before = readFileSync(join(dir.path(), 'keys.json'), 'utf8');
+      assert.throws(() => withKeyFileLock(dir.path(), () => assert.fail('ran without the lock'), 50), {
+        message: `keys.json is locked by process ${gone} on ${hostname()} (${lock} held for more than 0.05 s); process ${gone} on ${hostname()} is no longer running: delete ${lock} and retry`,
+      });
+      assert.equal(readFileSync(join(dir.path(), 'keys.json'), 'utf8'), before);
+    } finally {
+      rmSync(lock);
+    }
+  });
+});
+
+describe('a --data-dir that is a file', () => {
+  const dir = dataDir();
+
+  it('every command says "--data-dir <path> is not a directory" (2)', async () => {
+    const file = join(dir.path(), 'afile');
+    writeFileSync(file, 'not a directory');
+    for (const command of [['check'], ['migrate'], ['serve', '--port', '0'], ['keys', 'generate'], ['keys', 'rotate'], ['createuser', 'x', '--password-stdin']]) {
+      for (const path of [file, join(file, 'sub')]) {
+        const result = await runCli([...command, '--data-dir', path], { input: 'a password\n' });
+        assert.deepEqual(
+          { code: result.code, stdout: result.stdout, stderr: result.stderr },
+          { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: --data-dir ${path} is not a directory\n` },
+          `${command.join(' ')} ${path}`,
+        );
+      }
+    }
+  });
+
+  it('keys commands name the variable or the file key that configures the keys', async () => {
+    const ring = JSON.stringify([{ kid: 'k1', signingKey: SECRET }]);
+    const fromEnv = await runCli(['keys', 'generate', ...dir.args()], { env: { TOKENPAIR_KEY_RING: ring } });
+    assert.equal(fromEnv.code, 2);
+    assert.equal(fromEnv.stderr, `tokenpair: the keys come from environment variable TOKENPAIR_KEY_RING, so ${join(dir.path(), 'keys.json')} is not used; unset TOKENPAIR_KEY_RING to use the key file\n`);
+    const file = join(dir.path(), 'keys-config.json');
+    writeFileSync(file, JSON.stringify({ SIGNING_KEY: SECRET }));
+    const fromFile = await runCli(['keys', 'rotate', '--config', file, ...dir.args()]);
+    assert.equal(fromFile.code, 2);
+    assert.equal(fromFile.stderr, `tokenpair: the keys come from config file ${file} (key "SIGNING_KEY"), so ${join(dir.path(), 'keys.json')} is not used; remove "SIGNING_KEY" from ${file} to use the key file\n`);
+  });
+});
+
+describe('an explicit algorithm and the key file', () => {
+  const dir = dataDir();
+
+  it('check and serve refuse (2) an algorithm that differs from the signing key; keys rotate with it is the way to migrate', async () => {
+    assert.equal((await runCli(['keys', 'generate', ...dir.args()])).code, 0);
+    const path = join(dir.path(), 'keys.json');
+    const env = { TOKENPAIR_ALGORITHM: 'ES256' };
+    const expected = `tokenpair: invalid configuration: algorithm is ES256 (from environment variable TOKENPAIR_ALGORITHM) but the signing key of ${path} is HS256: run \`tokenpair keys rotate\` with algorithm ES256 to add a key of that algorithm first (older keys keep verifying their tokens), or unset algorithm\n`;
+    for (const command of [['check'], ['serve', '--port', '0']]) {
+      const result = await runCli([...command, ...dir.args()], { env });
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: expected }, command[0]);
+    }
+    const rotate = await runCli(['keys', 'rotate', ...dir.args()], { env });
+    assert.equal(rotate.code, 0, rotate.stderr);
+    assert.match(rotate.stdout, /^added key \S+ \(ES256\); .*1 older key kept for verification\n$/);
+    const check = await runCli(['check', ...dir.args()], { env });
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /^keys\s+ES256 kid=\S+ \(signs\), HS256 kid=\S+\s/m);
   });
 });
 
@@ -386,6 +472,36 @@ describe('check', () => {
     assert.match(result.stdout, /^blacklistAfterRotation\s+false\s/m);
   });
 
+  it('a copied SIMPLE_JWT dict (as JSON): HTTP_AUTHORIZATION is the Authorization header, VERIFYING_KEY "" is no key', async () => {
+    const file = join(dir.path(), 'simple-jwt.json');
+    writeFileSync(file, JSON.stringify({
+      ACCESS_TOKEN_LIFETIME: 300, REFRESH_TOKEN_LIFETIME: 86400, ROTATE_REFRESH_TOKENS: false, BLACKLIST_AFTER_ROTATION: false, UPDATE_LAST_LOGIN: false,
+      ALGORITHM: 'HS256', VERIFYING_KEY: '', AUDIENCE: null, ISSUER: null, JSON_ENCODER: null, JWK_URL: null, LEEWAY: 0,
+      AUTH_HEADER_TYPES: ['Bearer'], AUTH_HEADER_NAME: 'HTTP_AUTHORIZATION', USER_ID_FIELD: 'id', USER_ID_CLAIM: 'user_id',
+      TOKEN_TYPE_CLAIM: 'token_type', JTI_CLAIM: 'jti', SLIDING_TOKEN_REFRESH_EXP_CLAIM: 'refresh_exp', SLIDING_TOKEN_LIFETIME: 300,
+      SLIDING_TOKEN_REFRESH_LIFETIME: 86400, CHECK_REVOKE_TOKEN: false, REVOKE_TOKEN_CLAIM: 'hash_password', CHECK_USER_IS_ACTIVE: true,
+    }));
+    const result = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^authHeaderName\\s+"Authorization"\\s+config file ${file} \\(key "AUTH_HEADER_NAME"\\)$`, 'm'));
+    assert.match(result.stdout, /^keys: none yet \(.*keys\.json is created on the first `tokenpair serve`\)$/m);
+  });
+
+  it('simplejwt settings that are Python class paths: exit 2 saying why', async () => {
+    const cases: Array<[Record<string, unknown>, (file: string) => string]> = [
+      [{ TOKEN_OBTAIN_SERIALIZER: 'rest_framework_simplejwt.serializers.TokenObtainPairSerializer' }, (file) => `TOKEN_OBTAIN_SERIALIZER in config file ${file} is a Python class path (a serializer) in simplejwt; in tokenpair this is a function given in code (customizeClaims, customizeTokenResponse: use tokenpair as a library): remove it from the file`],
+      [{ JSON_ENCODER: 'app.encoders.Encoder' }, (file) => `JSON_ENCODER in config file ${file} is a Python class path (a JSON encoder) in simplejwt; tokenpair writes claims as plain JSON and has no such setting: remove it from the file`],
+      [{ USER_AUTHENTICATION_RULE: 'rest_framework_simplejwt.authentication.default_user_authentication_rule' }, (file) => `userAuthenticationRule is a Python class path in simplejwt; in tokenpair it is a function given in code and cannot be set in config file ${file} (key "USER_AUTHENTICATION_RULE"): remove it from the file, and use tokenpair as a library for hooks`],
+      [{ AUTH_TOKEN_CLASSES: ['rest_framework_simplejwt.tokens.AccessToken'] }, (file) => `authTokenClasses lists token types, not Python class paths (got "rest_framework_simplejwt.tokens.AccessToken"): e.g. ["access"] for simplejwt's AccessToken, ["access", "sliding"] (from config file ${file} (key "AUTH_TOKEN_CLASSES"))`],
+    ];
+    for (const [content, message] of cases) {
+      const file = join(dir.path(), 'python.json');
+      writeFileSync(file, JSON.stringify(content));
+      const result = await runCli(['check', '--config', file, ...dir.args()]);
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: ${message(file)}\n` });
+    }
+  });
+
   it('a bad value in the environment: exit 2 naming the setting and the variable', async () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: 'soon' } });
     assert.equal(result.code, 2);
@@ -394,6 +510,35 @@ describe('check', () => {
     const bool = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ROTATE_REFRESH_TOKENS: 'yes' } });
     assert.equal(bool.code, 2);
     assert.equal(bool.stderr, 'tokenpair: invalid configuration: rotateRefreshTokens must be true or false (got "yes") (from environment variable TOKENPAIR_ROTATE_REFRESH_TOKENS)\n');
+  });
+
+  it('a token lifetime under one second: exit 2 naming the setting and the variable', async () => {
+    for (const value of ['500ms', '0.5']) {
+      const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ACCESS_TOKEN_LIFETIME: value } });
+      assert.deepEqual(
+        { code: result.code, stdout: result.stdout, stderr: result.stderr },
+        { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: accessTokenLifetime must be at least 1 second: exp is counted in whole seconds, so a shorter token is expired when issued (got "${value}") (from environment variable TOKENPAIR_ACCESS_TOKEN_LIFETIME)\n` },
+      );
+    }
+  });
+
+  it('userIdField other than "id": exit 2, the built-in user stores have no other field', async () => {
+    for (const value of ['uid', 'username']) {
+      for (const command of [['check'], ['serve', '--port', '0']]) {
+        const result = await runCli([...command, ...dir.args()], { env: { TOKENPAIR_USER_ID_FIELD: value } });
+        assert.deepEqual(
+          { code: result.code, stdout: result.stdout, stderr: result.stderr },
+          {
+            code: 2,
+            stdout: '',
+            stderr: `tokenpair: invalid configuration: userIdField must be "id" for tokenpair serve and the CLI, whose user stores have no other user id field (got "${value}") (from environment variable TOKENPAIR_USER_ID_FIELD); another field needs tokenpair as a library with your own user store\n`,
+          },
+          `${command[0]} ${value}`,
+        );
+      }
+    }
+    const same = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_USER_ID_FIELD: 'id' } });
+    assert.equal(same.code, 0, same.stderr);
   });
 
   it('a weak signing key: exit 2 without echoing it', async () => {
@@ -430,6 +575,56 @@ describe('check', () => {
     const broken = await runCli(['check', '--config', file, ...dir.args()]);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /is not valid JSON/);
+  });
+
+  it('invalid JSON holding a secret: exit 2 with the position only, never a piece of the text', async () => {
+    const secret = 'SuperSecretValue-0123456789abcdef0123456789';
+    const ring = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_KEY_RING: secret } });
+    assert.deepEqual(
+      { code: ring.code, stdout: ring.stdout, stderr: ring.stderr },
+      { code: 2, stdout: '', stderr: 'tokenpair: invalid configuration: keyRing must be JSON in environment variable TOKENPAIR_KEY_RING, which is not valid JSON (at line 1, column 1); the value is not shown: it holds keys\n' },
+    );
+    const file = join(dir.path(), 'unquoted.json');
+    writeFileSync(file, `{\n  "accessTokenLifetime": "5m",\n  "signingKey": ${secret}\n}\n`);
+    const config = await runCli(['check', '--config', file, ...dir.args()]);
+    assert.deepEqual(
+      { code: config.code, stdout: config.stdout, stderr: config.stderr },
+      { code: 2, stdout: '', stderr: `tokenpair: invalid configuration: --config ${file} is not valid JSON (at line 3, column 17)\n` },
+    );
+  });
+
+  it('the serve variables are checked as serve checks them: exit 2 naming the variable', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ TOKENPAIR_PORT: 'abc' }, '--port (from TOKENPAIR_PORT) must be a port number from 0 to 65535 (got "abc")'],
+      [{ TOKENPAIR_DEMO: '0' }, 'TOKENPAIR_DEMO must be true or false (got "0")'],
+      [{ TOKENPAIR_LOG_LEVEL: 'verbose' }, '--log-level (from TOKENPAIR_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
+      [{ TOKENPAIR_TRUST_PROXY: 'true' }, '--trust-proxy (from TOKENPAIR_TRUST_PROXY) must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "true")'],
+      [{ TOKENPAIR_DATABASE_POOL_SIZE: '5' }, '--database-pool-size (from TOKENPAIR_DATABASE_POOL_SIZE) applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite'],
+    ];
+    for (const [env, message] of cases) {
+      const result = await runCli(['check', ...dir.args()], { env });
+      assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `tokenpair: ${message}\n` }, JSON.stringify(env));
+    }
+    const good = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_PORT: '9000', TOKENPAIR_DEMO: 'false', TOKENPAIR_LOG_LEVEL: 'warn', TOKENPAIR_TRUST_PROXY: '10.0.0.0/8,::1' } });
+    assert.equal(good.code, 0, good.stderr);
+  });
+
+  it('empty TOKENPAIR_SIGNING_KEY and TOKENPAIR_KEY_RING are unset: the key file is used; TOKENPAIR_TEST_DATABASE_URL is ignored', async () => {
+    const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: '', TOKENPAIR_KEY_RING: '', TOKENPAIR_TEST_DATABASE_URL: 'postgres://localhost/test' } });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^keys: (none yet|key file) /m);
+  });
+
+  it('jwkUrl is shown without its credentials', async () => {
+    const result = await runCli(['check', ...dir.args()], {
+      env: { TOKENPAIR_ALGORITHM: 'RS256', TOKENPAIR_JWK_URL: 'https://user:hunter2@auth.example/jwks.json?access_token=s3cr3t&v=2', TOKENPAIR_SIGNING_KEY: '', TOKENPAIR_VERIFYING_KEY: '' },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^jwkUrl\s+"https:\/\/redacted@auth\.example\/jwks\.json\?access_token=redacted&v=2"\s+environment variable TOKENPAIR_JWK_URL$/m);
+    assert.ok(!result.stdout.includes('hunter2') && !result.stdout.includes('s3cr3t'));
+    const refused = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_ALGORITHM: 'RS256', TOKENPAIR_JWK_URL: 'http://user:hunter2@auth.example/jwks.json' } });
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stderr, 'tokenpair: invalid configuration: jwkUrl must be an https: URL (http: only on localhost) (got "http://redacted@auth.example/jwks.json") (from environment variable TOKENPAIR_JWK_URL)\n');
   });
 
   it('TOKENPAIR_DATABASE_URL selects PostgreSQL: check shows the URL without its password (no connection made)', async () => {
@@ -506,6 +701,30 @@ describe('configuration loading (in process)', () => {
       const variable = ENV_KINDS[name] === 'function' ? '*library only*' : `\`${envVariable(name)}\``;
       assert.ok(readme.includes(`| \`${name}\` | ${variable}`), `README.md: no row for ${name}`);
     }
+  });
+
+  it('an empty key variable unsets the key, even one set in the config file', () => {
+    for (const variable of ['TOKENPAIR_SIGNING_KEY', 'TOKENPAIR_VERIFYING_KEY', 'TOKENPAIR_KEY_RING']) {
+      const config = loadConfig({ env: { [variable]: '' } });
+      assert.equal(hasConfiguredKey(config), false, variable);
+    }
+    const dir = tempDir('tokenpair-cli-empty-');
+    try {
+      const file = join(dir.path, 'config.json');
+      writeFileSync(file, JSON.stringify({ SIGNING_KEY: SECRET }));
+      const config = loadConfig({ configPath: file, env: { TOKENPAIR_SIGNING_KEY: ' ' } });
+      assert.equal(config.input.signingKey, undefined);
+      assert.equal(config.sources.get('signingKey'), undefined);
+    } finally {
+      dir.cleanup();
+    }
+    assert.equal(loadConfig({ env: { TOKENPAIR_JWK_URL: '' } }).input.jwkUrl, null);
+  });
+
+  it('ignores TOKENPAIR_TEST_DATABASE_URL, the test suite\'s own variable', () => {
+    const config = loadConfig({ env: { TOKENPAIR_TEST_DATABASE_URL: 'postgres://localhost/test' } });
+    assert.equal(config.sources.size, Object.keys(config.input).length);
+    assert.deepEqual([...config.sources.values()].map((source) => source.kind), ['server-default', 'server-default', 'server-default']);
   });
 
   it('refuses function settings from the environment', () => {

@@ -268,7 +268,7 @@ describe('tokenpair serve with settings from the environment', () => {
       const cases: Array<{ args: string[]; env?: Record<string, string>; stderr: string }> = [
         { args: ['--database-pool-size', '0'], stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "0")\n' },
         { args: ['--database-pool-size', '2.5'], stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "2.5")\n' },
-        { args: [], env: { TOKENPAIR_DATABASE_POOL_SIZE: '1001' }, stderr: 'tokenpair: --database-pool-size must be a whole number from 1 to 1000 (got "1001")\n' },
+        { args: [], env: { TOKENPAIR_DATABASE_POOL_SIZE: '1001' }, stderr: 'tokenpair: --database-pool-size (from TOKENPAIR_DATABASE_POOL_SIZE) must be a whole number from 1 to 1000 (got "1001")\n' },
         {
           args: ['--database-pool-size', '4'],
           stderr: 'tokenpair: --database-pool-size applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite\n',
@@ -284,10 +284,37 @@ describe('tokenpair serve with settings from the environment', () => {
     }
   });
 
+  it('a refused option leaves nothing behind; --trust-proxy checks octets and prefix lengths (2)', async () => {
+    const own = tempDir('tokenpair-server-refused-');
+    try {
+      const fresh = join(own.path, 'fresh');
+      const cases: Array<{ args: string[]; env?: Record<string, string>; stderr: string }> = [
+        { args: ['--trust-proxy', 'true'], stderr: 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "true")\n' },
+        { args: ['--trust-proxy', '300.1.1.1'], stderr: 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "300.1.1.1")\n' },
+        { args: ['--trust-proxy', '127.0.0.1,10.0.0.0/99'], stderr: 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "10.0.0.0/99")\n' },
+        { args: ['--trust-proxy', '::1/129'], stderr: 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "::1/129")\n' },
+        { args: ['--trust-proxy', 'fe80::1:::2'], stderr: 'tokenpair: --trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "fe80::1:::2")\n' },
+        { args: [], env: { TOKENPAIR_TRUST_PROXY: '1.2.3.4/33' }, stderr: 'tokenpair: --trust-proxy (from TOKENPAIR_TRUST_PROXY) must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "1.2.3.4/33")\n' },
+        { args: [], env: { TOKENPAIR_DEMO: '0' }, stderr: 'tokenpair: TOKENPAIR_DEMO must be true or false (got "0")\n' },
+      ];
+      for (const { args, env, stderr } of cases) {
+        const result = await runCli(['serve', '--port', '0', '--data-dir', fresh, ...args], env ? { env } : {});
+        assert.deepEqual({ code: result.code, stderr: result.stderr, stdout: result.stdout }, { code: 2, stderr, stdout: '' }, JSON.stringify(args));
+        assert.throws(() => statSync(fresh), /ENOENT/, `${JSON.stringify(args)}: no data directory, key file or database is left behind`);
+      }
+      const good = await startServer(['--data-dir', fresh, '--trust-proxy', '10.0.0.0/8, ::1/128,fd00::/8,192.0.2.1']);
+      assert.equal((await stopServer(good)).code, 0);
+    } finally {
+      own.cleanup();
+    }
+  });
+
   it('a bad --port is bad usage (2); a port in use fails (1)', async () => {
     const bad = await runCli(['serve', '--port', 'http', '--data-dir', dir.path]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, 'tokenpair: --port must be a port number from 0 to 65535 (got "http")\n');
+    const fromEnv = await runCli(['serve', '--data-dir', dir.path], { env: { TOKENPAIR_PORT: 'abc' } });
+    assert.deepEqual({ code: fromEnv.code, stderr: fromEnv.stderr }, { code: 2, stderr: 'tokenpair: --port (from TOKENPAIR_PORT) must be a port number from 0 to 65535 (got "abc")\n' });
 
     const first = await startServer(['--data-dir', dir.path]);
     try {

@@ -225,6 +225,43 @@ describe('lifetimes: seconds or "30s" / "5m" / "12h" / "1d"', () => {
   });
 });
 
+describe('simplejwt spellings of values', () => {
+  it('authHeaderName: a Django META name is the header it stands for; other names stay as given', () => {
+    const cases: [string, string][] = [['HTTP_AUTHORIZATION', 'Authorization'], ['HTTP_X_API_TOKEN', 'X-Api-Token'], ['X-Token', 'X-Token'], ['authorization', 'authorization']];
+    for (const [input, header] of cases) assert.equal(defineSettings({ signingKey: HS_SECRET, authHeaderName: input }).authHeaderName, header, input);
+  });
+
+  it('authTokenClasses: Python class paths are refused, saying what to write instead', () => {
+    refuses(
+      { signingKey: HS_SECRET, authTokenClasses: ['rest_framework_simplejwt.tokens.AccessToken'] },
+      'authTokenClasses',
+      'authTokenClasses lists token types, not Python class paths (got "rest_framework_simplejwt.tokens.AccessToken"): e.g. ["access"] for simplejwt\'s AccessToken, ["access", "sliding"]',
+    );
+  });
+});
+
+describe('token and session lifetimes under one second', () => {
+  const names = ['accessTokenLifetime', 'refreshTokenLifetime', 'slidingTokenLifetime', 'slidingTokenRefreshLifetime', 'sessionAbsoluteLifetime'];
+
+  it('are refused: the token would be expired when issued', () => {
+    const cases: [unknown, string][] = [['500ms', '"500ms"'], ['999ms', '"999ms"'], [0.5, 'number 0.5'], ['0.5', '"0.5"'], ['0.99s', '"0.99s"']];
+    for (const name of names) {
+      for (const [value, shown] of cases) {
+        refuses({ signingKey: HS_SECRET, [name]: value }, name, `${name} must be at least 1 second: exp is counted in whole seconds, so a shorter token is expired when issued (got ${shown})`);
+      }
+    }
+  });
+
+  it('one second or more, fractions included, is accepted', () => {
+    for (const name of names) {
+      for (const [value, seconds] of [['1000ms', 1], [1, 1], ['1.5', 1.5], ['1500ms', 1.5]] as const) {
+        const settings = defineSettings({ signingKey: HS_SECRET, [name]: value }) as unknown as Record<string, unknown>;
+        assert.equal(settings[name], seconds, `${name} ${value}`);
+      }
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Refusals
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { describeSettings, describeSource } from '../server/config.js';
 import { databasePath, ensureDataDir, keyFilePath } from '../server/keys.js';
 import { migrateSqlite } from '../store/sqlite.js';
+import { checkServeEnvironment } from './server-options.js';
 import { databaseUrlOf, describeStore, resolveServerSettings, say, table, withStoreOptions, type CommonOptions } from './context.js';
 
 export function registerCheckCommands(program: Command): void {
@@ -10,6 +11,7 @@ export function registerCheckCommands(program: Command): void {
     program.command('check').description('validate the configuration (config file + TOKENPAIR_* variables) and print the effective settings, secrets left out'),
   ).action((options: CommonOptions) => {
     const { settings, config, keySource } = resolveServerSettings(options, false);
+    checkServeEnvironment(process.env, databaseUrlOf(options));
     const rows = describeSettings(settings, config, keySource);
     say(table(['SETTING', 'VALUE', 'FROM'], rows.map((r) => [r.name, r.value, r.source])));
     say('');

@@ -93,6 +93,7 @@ export interface ResolvedSettings {
 export function resolveServerSettings(options: CommonOptions, generate: boolean): ResolvedSettings {
   const config = loadCliConfig(options);
   databaseUrlOf(options); // a bad --database-url is refused before anything else happens
+  checkBuiltInUserStore(config);
   if (hasConfiguredKey(config)) {
     const name = ['keyRing', 'signingKey', 'verifyingKey'].find((key) => config.input[key] !== undefined)!;
     return { settings: resolveSettings(config), config, keySource: config.sources.get(name), keysCreated: false };
@@ -108,7 +109,36 @@ export function resolveServerSettings(options: CommonOptions, generate: boolean)
     ensureDataDir(options.dataDir);
     ({ keys, created: keysCreated } = ensureKeys(options.dataDir, algorithm));
   }
+  checkSigningKeyAlgorithm(config, algorithm, keys[0]!.algorithm, path);
   return { settings: resolveSettings(config, { path, keyRing: toKeyRing(keys) }), config, keySource: { kind: 'key-file', path }, keysCreated };
+}
+
+/**
+ * The built-in user stores (SQLite, PostgreSQL) identify users by `id` only: another `userIdField`
+ * would fail every login (no such field) or every lookup. The library keeps the setting for custom
+ * user stores.
+ */
+function checkBuiltInUserStore(config: LoadedConfig): void {
+  const value = config.input.userIdField;
+  if (value === undefined || value === 'id') return;
+  throw new ConfigurationError(
+    'userIdField',
+    `must be "id" for tokenpair serve and the CLI, whose user stores have no other user id field (got ${JSON.stringify(value)}) (from ${describeSource(config.sources.get('userIdField'))}); another field needs tokenpair as a library with your own user store`,
+  );
+}
+
+/**
+ * An explicitly configured `algorithm` must be the one the key file signs with: otherwise the
+ * setting would be silently ignored. The way to change algorithm is `keys rotate`, which adds a key
+ * of the configured algorithm first (older keys keep verifying).
+ */
+function checkSigningKeyAlgorithm(config: LoadedConfig, algorithm: Algorithm, signing: string, path: string): void {
+  const source = config.sources.get('algorithm');
+  if (!source || source.kind === 'default' || algorithm === signing) return;
+  throw new ConfigurationError(
+    'algorithm',
+    `is ${algorithm} (from ${describeSource(source)}) but the signing key of ${path} is ${signing}: run \`tokenpair keys rotate\` with algorithm ${algorithm} to add a key of that algorithm first (older keys keep verifying their tokens), or unset algorithm`,
+  );
 }
 
 /** The built-in stores: their methods are the same. */

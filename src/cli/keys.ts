@@ -9,7 +9,9 @@ function refuseWhenConfigured(options: CommonOptions): ReturnType<typeof loadCli
   const config = loadCliConfig(options);
   if (hasConfiguredKey(config)) {
     const name = ['keyRing', 'signingKey', 'verifyingKey'].find((key) => config.input[key] !== undefined)!;
-    throw new CliError(`the keys come from ${describeSource(config.sources.get(name))}, so ${keyFilePath(options.dataDir)} is not used; unset ${name} to use the key file`, EXIT.usage);
+    const source = config.sources.get(name);
+    const way = source?.kind === 'env' ? `unset ${source.variable}` : source?.kind === 'file' ? `remove "${source.key}" from ${source.path}` : `unset ${name}`;
+    throw new CliError(`the keys come from ${describeSource(source)}, so ${keyFilePath(options.dataDir)} is not used; ${way} to use the key file`, EXIT.usage);
   }
   return config;
 }

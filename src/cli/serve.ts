@@ -5,7 +5,8 @@ import { AuthService } from '../service/auth-service.js';
 import { buildServer } from '../server/app.js';
 import { keyFilePath } from '../server/keys.js';
 import { displayDatabaseUrl } from './database.js';
-import { CliError, EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
+import { LOG_LEVELS, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseTrustProxy } from './server-options.js';
+import { EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
 
 interface ServeOptions extends CommonOptions {
   host: string;
@@ -17,47 +18,8 @@ interface ServeOptions extends CommonOptions {
   databasePoolSize?: string;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
-
-/** The demo page is on unless `--no-demo` is given or `TOKENPAIR_DEMO` is `false`. */
-function demoEnabled(flag: boolean, env: string | undefined): boolean {
-  if (!flag) return false;
-  const value = env?.trim().toLowerCase();
-  if (value === undefined || value === '' || value === 'true') return true;
-  if (value === 'false') return false;
-  throw new CliError(`TOKENPAIR_DEMO must be true or false (got ${JSON.stringify(env)})`, EXIT.usage);
-}
-
-/** Addresses or CIDR ranges only: `true` (trust anyone) would let any client choose its own address. */
-function parseTrustProxy(text: string | undefined): string | undefined {
-  if (text === undefined || text.trim() === '') return undefined;
-  const entries = text.split(',').map((entry) => entry.trim());
-  const address = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+)(?:\/[0-9]{1,3})?$/;
-  const bad = entries.find((entry) => !address.test(entry));
-  if (bad !== undefined) {
-    throw new CliError(`--trust-proxy must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got ${JSON.stringify(bad)})`, EXIT.usage);
-  }
-  return entries.join(',');
-}
-
-/** The most connections to PostgreSQL: a whole number from 1 to 1000, and only with a database URL. */
-function parsePoolSize(text: string | undefined, databaseUrl: string | null): number | undefined {
-  if (text === undefined || text.trim() === '') return undefined;
-  const size = /^\d{1,4}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(size >= 1 && size <= 1000)) {
-    throw new CliError(`--database-pool-size must be a whole number from 1 to 1000 (got ${JSON.stringify(text)})`, EXIT.usage);
-  }
-  if (!databaseUrl) throw new CliError('--database-pool-size applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite', EXIT.usage);
-  return size;
-}
-
-function parsePort(text: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(port >= 0 && port <= 65535)) throw new CliError(`--port must be a port number from 0 to 65535 (got ${JSON.stringify(text)})`, EXIT.usage);
-  return port;
-}
 
 export function registerServeCommand(program: Command): void {
   withStoreOptions(
@@ -71,36 +33,21 @@ export function registerServeCommand(program: Command): void {
       // Not .env(): commander turns a negatable flag off for any value of its variable, "true" included.
       .addOption(new Option('--database-pool-size <n>', 'most PostgreSQL connections this server opens (default 10; with --database-url only)').env('TOKENPAIR_DATABASE_POOL_SIZE'))
       .addOption(new Option('--no-demo', 'do not serve the demo page at / (env: TOKENPAIR_DEMO=false)')),
-  ).action(async (options: ServeOptions) => {
-    const port = parsePort(options.port);
+  ).action(async (options: ServeOptions, command: Command) => {
+    // Every option is checked before anything (key file, database) is created.
+    const label = (option: string, flag: string, variable: string) => optionLabel(flag, variable, command.getOptionValueSource(option) === 'env');
+    const port = parsePort(options.port, label('port', '--port', 'TOKENPAIR_PORT'));
+    parseLogLevel(options.logLevel, label('logLevel', '--log-level', 'TOKENPAIR_LOG_LEVEL'));
     const demo = demoEnabled(options.demo, process.env.TOKENPAIR_DEMO);
+    const trustProxy = parseTrustProxy(options.trustProxy, label('trustProxy', '--trust-proxy', 'TOKENPAIR_TRUST_PROXY'));
     const databaseUrl = databaseUrlOf(options);
-    const poolSize = parsePoolSize(options.databasePoolSize, databaseUrl);
+    const poolSize = parsePoolSize(options.databasePoolSize, databaseUrl, label('databasePoolSize', '--database-pool-size', 'TOKENPAIR_DATABASE_POOL_SIZE'));
     const { settings, keysCreated } = resolveServerSettings(options, true);
     const store = await openStore(options, poolSize === undefined ? {} : { poolSize });
     const hasher = createPasswordHasher();
     const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
-    const trustProxy = parseTrustProxy(options.trustProxy);
     const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, ...(trustProxy ? { trustProxy } : {}) });
-    try {
-      // The first login must not pay for making the dummy hash (it would time differently, S13).
-      await hasher.verifyDummy('');
-      if (keysCreated) app.log.info({ path: keyFilePath(options.dataDir) }, 'generated a new signing key');
-      if (databaseUrl) {
-        // Never the password: the URL is logged without it.
-        app.log.info({ store: 'postgres', database: displayDatabaseUrl(databaseUrl) }, 'using the PostgreSQL store');
-        if (keysCreated) app.log.warn({ path: keyFilePath(options.dataDir) }, 'every instance sharing this database must sign with the same key: copy this key file to them, or configure one key for all (TOKENPAIR_SIGNING_KEY or keyRing)');
-      }
-      await app.listen({ host: options.host, port });
-    } catch (error) {
-      await app.close().catch(() => {});
-      throw error;
-    }
-    const address = app.server.address();
-    const actualPort = typeof address === 'object' && address ? address.port : port;
-    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-    say(`tokenpair listening on http://${host}:${actualPort} (${databaseUrl ? `database: PostgreSQL ${displayDatabaseUrl(databaseUrl)}` : `data: ${options.dataDir}`})`);
-
+    // Before the "listening" line: a process manager may send SIGTERM as soon as it sees it.
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -127,5 +74,23 @@ export function registerServeCommand(program: Command): void {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    try {
+      // The first login must not pay for making the dummy hash (it would time differently, S13).
+      await hasher.verifyDummy('');
+      if (keysCreated) app.log.info({ path: keyFilePath(options.dataDir) }, 'generated a new signing key');
+      if (databaseUrl) {
+        // Never the password: the URL is logged without it.
+        app.log.info({ store: 'postgres', database: displayDatabaseUrl(databaseUrl) }, 'using the PostgreSQL store');
+        if (keysCreated) app.log.warn({ path: keyFilePath(options.dataDir) }, 'every instance sharing this database must sign with the same key: copy this key file to them, or configure one key for all (TOKENPAIR_SIGNING_KEY or keyRing)');
+      }
+      await app.listen({ host: options.host, port });
+    } catch (error) {
+      await app.close().catch(() => {});
+      throw error;
+    }
+    const address = app.server.address();
+    const actualPort = typeof address === 'object' && address ? address.port : port;
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    say(`tokenpair listening on http://${host}:${actualPort} (${databaseUrl ? `database: PostgreSQL ${displayDatabaseUrl(databaseUrl)}` : `data: ${options.dataDir}`})`);
   });
 }

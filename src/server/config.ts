@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 import type { KeyRingEntry } from '../jws/keyring.js';
+import { jsonErrorPosition } from './json-position.js';
+import { redactUrl } from '../settings/redact-url.js';
 import { SETTING_NAMES, defineSettings, type Settings, type SettingsInput } from '../settings/settings.js';
 
 /** Where a setting's value came from. */
@@ -29,6 +31,9 @@ export const SERVER_DEFAULTS: Readonly<SettingsInput> = Object.freeze({
 
 /** `TOKENPAIR_` variables that configure the server itself rather than a setting. */
 export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_DATABASE_POOL_SIZE', 'TOKENPAIR_LOG_LEVEL', 'TOKENPAIR_DEMO', 'TOKENPAIR_TRUST_PROXY'] as const;
+
+/** `TOKENPAIR_` variables that belong to something else and are ignored: the test suite's PostgreSQL. */
+export const OTHER_VARIABLES = ['TOKENPAIR_TEST_DATABASE_URL'] as const;
 
 /** How an environment variable's text becomes a setting's value. */
 type EnvKind =
@@ -160,23 +165,36 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const configPath = options.configPath || null;
   if (configPath) {
     for (const [key, value] of Object.entries(readConfigFile(configPath))) {
+      if (key === 'JSON_ENCODER' && value === null) continue; // simplejwt's default: no custom encoder, as in tokenpair
       const name = settingForFileKey(key, configPath);
       const source: SettingSource = { kind: 'file', path: configPath, key };
       if (sources.get(name)?.kind === 'file') throw new ConfigurationError(name, `is set twice in ${describeSource(source)}`);
-      if (ENV_KINDS[name] === 'function') throw new ConfigurationError(name, `is a function and cannot be set in ${describeSource(source)}: use tokenpair as a library for hooks`);
-      input[name] = value;
+      if (ENV_KINDS[name] === 'function') {
+        const why = typeof value === 'string' && value.includes('.') ? 'is a Python class path in simplejwt; in tokenpair it is a function given in code' : 'is a function';
+        throw new ConfigurationError(name, `${why} and cannot be set in ${describeSource(source)}: remove it from the file, and use tokenpair as a library for hooks`);
+      }
+      // simplejwt's "no key" is "" (VERIFYING_KEY's default) or None; an empty optional setting is null.
+      if (UNSET_WHEN_EMPTY.includes(name) && (value === '' || value === null)) continue;
+      input[name] = ENV_KINDS[name] === 'nullable' && value === '' ? null : value;
       sources.set(name, source);
     }
   }
   for (const variable of Object.keys(env).sort()) {
-    if (!variable.startsWith('TOKENPAIR_') || (SERVER_VARIABLES as readonly string[]).includes(variable)) continue;
+    if (!variable.startsWith('TOKENPAIR_') || (SERVER_VARIABLES as readonly string[]).includes(variable) || (OTHER_VARIABLES as readonly string[]).includes(variable)) continue;
     const name = BY_SIMPLEJWT_NAME.get(variable.slice('TOKENPAIR_'.length));
     if (!name) {
       const hint = closestSetting(variable.slice('TOKENPAIR_'.length));
       if (hint) throw new ConfigurationError(variable, `is not a tokenpair setting (did you mean ${envVariable(hint)}?)`);
       throw new ConfigurationError(variable, `is not a tokenpair setting (settings are TOKENPAIR_ + a simplejwt name, e.g. TOKENPAIR_ACCESS_TOKEN_LIFETIME; server variables: ${SERVER_VARIABLES.join(', ')})`);
     }
-    input[name] = fromEnv(name, variable, env[variable] ?? '');
+    const text = env[variable] ?? '';
+    if (UNSET_WHEN_EMPTY.includes(name) && text.trim() === '') {
+      // An empty key variable unsets the key (keys.json is then used), as an empty value makes an optional setting null.
+      delete input[name];
+      sources.delete(name);
+      continue;
+    }
+    input[name] = fromEnv(name, variable, text);
     sources.set(name, { kind: 'env', variable });
   }
   return { input: Object.freeze(input), sources, configPath };
@@ -192,8 +210,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigurationError('--config', `${path} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // Never JSON.parse's message: it quotes the text around the error, which may be a secret.
+    const position = jsonErrorPosition(text);
+    throw new ConfigurationError('--config', `${path} is not valid JSON${position ? ` (at ${position})` : ''}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigurationError('--config', `${path} must hold a JSON object of settings, e.g. {"accessTokenLifetime": "10m"}`);
@@ -201,11 +221,32 @@ function readConfigFile(path: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** The key settings: an empty value (or null) leaves them unset, so that keys.json is used. */
+const UNSET_WHEN_EMPTY: readonly string[] = ['signingKey', 'verifyingKey', 'keyRing'];
+
+/** simplejwt settings that name Python classes and have no tokenpair twin: why each is refused. */
+const PYTHON_ONLY_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  TOKEN_OBTAIN_SERIALIZER: 'a serializer',
+  TOKEN_REFRESH_SERIALIZER: 'a serializer',
+  TOKEN_VERIFY_SERIALIZER: 'a serializer',
+  TOKEN_BLACKLIST_SERIALIZER: 'a serializer',
+  SLIDING_TOKEN_OBTAIN_SERIALIZER: 'a serializer',
+  SLIDING_TOKEN_REFRESH_SERIALIZER: 'a serializer',
+  JSON_ENCODER: 'a JSON encoder',
+});
+
 /** A file key is a camelCase setting or its simplejwt name (a Django `SIMPLE_JWT` dict copied as JSON). */
 function settingForFileKey(key: string, path: string): string {
   if (Object.hasOwn(ENV_KINDS, key)) return key;
   const name = BY_SIMPLEJWT_NAME.get(key);
   if (name) return name;
+  const python = PYTHON_ONLY_SETTINGS[key];
+  if (python) {
+    const instead = python === 'a serializer'
+      ? 'in tokenpair this is a function given in code (customizeClaims, customizeTokenResponse: use tokenpair as a library)'
+      : 'tokenpair writes claims as plain JSON and has no such setting';
+    throw new ConfigurationError(key, `in config file ${path} is a Python class path (${python}) in simplejwt; ${instead}: remove it from the file`);
+  }
   const hint = closestSetting(key);
   throw new ConfigurationError(key, `in config file ${path} is not a tokenpair setting${hint ? ` (did you mean ${hint}?)` : ''}`);
 }
@@ -249,8 +290,10 @@ function fromEnv(name: string, variable: string, text: string): unknown {
     case 'json':
       try {
         return JSON.parse(text);
-      } catch (error) {
-        throw new ConfigurationError(name, `must be JSON in environment variable ${variable}: ${(error as Error).message}`);
+      } catch {
+        // Never JSON.parse's message: it quotes the value, i.e. the keys.
+        const position = jsonErrorPosition(text);
+        throw new ConfigurationError(name, `must be JSON in environment variable ${variable}, which is not valid JSON${position ? ` (at ${position})` : ''}; the value is not shown: it holds keys`);
       }
     case 'function':
       throw new ConfigurationError(name, `is a function and cannot be set by environment variable ${variable}: use tokenpair as a library for hooks`);
@@ -303,7 +346,9 @@ export function describeSettings(settings: Settings, config: LoadedConfig, keySo
     let source = describeSource(config.sources.get(name));
     // defineSettings turns it on with rotation unless it is set.
     if (name === 'blacklistAfterRotation' && !config.sources.has(name)) source = 'follows rotateRefreshTokens';
-    rows.push({ name, value: typeof value === 'function' ? '(function)' : JSON.stringify(value) ?? 'null', source });
+    // A JWKS URL may carry credentials (https://user:password@…, ?token=…): shown without them.
+    const shown = name === 'jwkUrl' && typeof value === 'string' ? redactUrl(value) : value;
+    rows.push({ name, value: typeof value === 'function' ? '(function)' : JSON.stringify(shown) ?? 'null', source });
   }
   const ring = settings.keyRing;
   const keys = !keySource

@@ -5,7 +5,8 @@
  * for verification. Key material is never printed or logged: only kids, algorithms and dates.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { ALGORITHM_NAMES, algorithmSpec, type Algorithm } from '../jws/algorithms.js';
@@ -45,9 +46,16 @@ export function ensureDataDir(dataDir: string): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new ConfigurationError('--data-dir', `cannot create ${dataDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    // mkdir says EEXIST for a file in the way, ENOTDIR for a file among the parents.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw notADirectory(dataDir);
+    throw new ConfigurationError('--data-dir', `cannot create ${dataDir}: ${code ?? (error as Error).message}`);
   }
-  if (!statSync(dataDir).isDirectory()) throw new ConfigurationError('--data-dir', `${dataDir} is not a directory`);
+  if (!statSync(dataDir).isDirectory()) throw notADirectory(dataDir);
+}
+
+function notADirectory(dataDir: string): ConfigurationError {
+  return new ConfigurationError('--data-dir', `${dataDir} is not a directory`);
 }
 
 /** A fresh key for `algorithm`: 64 random bytes for HMAC (at least the hash length), a new key pair otherwise. */
@@ -87,6 +95,7 @@ export function readKeys(dataDir: string): StoredKey[] | null {
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') throw notADirectory(dataDir);
     throw new ConfigurationError(KEY_FILE_NAME, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   let parsed: unknown;
@@ -125,31 +134,99 @@ export function ensureKeys(dataDir: string, algorithm: Algorithm): { keys: Store
   if (existing) return { keys: existing, created: false };
   const keys = [newKey(algorithm)];
   const path = keyFilePath(dataDir);
-  const temporary = writeTemporary(dataDir, keys);
-  try {
-    linkSync(temporary, path); // fails with EEXIST when another process was first
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw keyFileError(path, error);
-    return { keys: readKeys(dataDir)!, created: false };
-  } finally {
-    unlinkSync(temporary);
-  }
-  return { keys, created: true };
+  // Under the lock so that a concurrent `keys rotate` cannot read "no file" and then replace this one.
+  return withKeyFileLock(dataDir, () => {
+    const temporary = writeTemporary(dataDir, keys);
+    try {
+      linkSync(temporary, path); // fails with EEXIST when another process was first
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw keyFileError(path, error);
+      return { keys: readKeys(dataDir)!, created: false };
+    } finally {
+      unlinkSync(temporary);
+    }
+    return { keys, created: true };
+  });
 }
 
-/** Puts a new key first (it signs from the next start on); the older keys stay for verification. */
+/**
+ * Puts a new key first (it signs from the next start on); the older keys stay for verification.
+ * The read-modify-write of keys.json holds the key file lock, so concurrent rotations each add
+ * their key. The key is made before the lock is taken (an RSA key takes a while).
+ */
 export function rotateKeys(dataDir: string, algorithm: Algorithm): { keys: StoredKey[]; added: StoredKey } {
-  const existing = readKeys(dataDir) ?? [];
   const added = newKey(algorithm);
-  const keys = [added, ...existing];
-  const temporary = writeTemporary(dataDir, keys);
-  try {
-    renameSync(temporary, keyFilePath(dataDir));
-  } catch (error) {
-    unlinkSync(temporary);
-    throw keyFileError(keyFilePath(dataDir), error);
+  return withKeyFileLock(dataDir, () => {
+    const keys = [added, ...(readKeys(dataDir) ?? [])];
+    const temporary = writeTemporary(dataDir, keys);
+    try {
+      renameSync(temporary, keyFilePath(dataDir));
+    } catch (error) {
+      unlinkSync(temporary);
+      throw keyFileError(keyFilePath(dataDir), error);
+    }
+    return { keys, added };
+  });
+}
+
+export const LOCK_FILE_NAME = `${KEY_FILE_NAME}.lock`;
+/** How long a command waits for another one's lock on keys.json (held for milliseconds normally). */
+const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Runs `work` holding `<data-dir>/keys.json.lock`, created with O_EXCL (`wx`) and removed
+ * afterwards. A lock still held after `LOCK_WAIT_MS` is never broken automatically (two processes
+ * breaking it at once could both go on, and one key would be lost): the error says which process
+ * holds it and, if that process is gone, to delete the lock file.
+ */
+export function withKeyFileLock<T>(dataDir: string, work: () => T, waitMs = LOCK_WAIT_MS): T {
+  const lock = join(dataDir, LOCK_FILE_NAME);
+  const deadline = Date.now() + waitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let fd: number;
+  for (;;) {
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw keyFileError(lock, error);
+    }
+    if (Date.now() >= deadline) throw lockHeldError(lock, waitMs);
+    Atomics.wait(pause, 0, 0, 10 + Math.floor(Math.random() * 20));
   }
-  return { keys, added };
+  try {
+    writeSync(fd, `${JSON.stringify({ pid: process.pid, host: hostname(), created: new Date().toISOString() })}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return work();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** The lock is held too long: the operation failed (exit 1), the configuration may be fine. */
+function lockHeldError(lock: string, waitMs: number): Error {
+  let holder = 'another tokenpair command';
+  let gone = false;
+  try {
+    const { pid, host } = JSON.parse(readFileSync(lock, 'utf8')) as { pid?: unknown; host?: unknown };
+    if (typeof pid === 'number') {
+      holder = `process ${pid}${typeof host === 'string' ? ` on ${host}` : ''}`;
+      if (host === hostname()) {
+        try {
+          process.kill(pid, 0);
+        } catch (error) {
+          gone = (error as NodeJS.ErrnoException).code === 'ESRCH';
+        }
+      }
+    }
+  } catch {
+    // Unreadable or half-written: say what is known.
+  }
+  const advice = gone ? `${holder} is no longer running: delete ${lock} and retry` : `if no tokenpair command is changing the keys, delete ${lock} and retry`;
+  return new Error(`${KEY_FILE_NAME} is locked by ${holder} (${lock} held for more than ${waitMs / 1000} s); ${advice}`);
 }
 
 function keyFileError(path: string, error: unknown): ConfigurationError {

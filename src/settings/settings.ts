@@ -7,6 +7,7 @@ import { ALGORITHM_NAMES, type Algorithm, algorithmSpec } from '../jws/algorithm
 import { type KeyInput, describe } from '../jws/keys.js';
 import { KeyRing, type KeyRingEntry, toRingKey } from '../jws/keyring.js';
 import { parseDuration } from './duration.js';
+import { hasCredentials, redactUrl } from './redact-url.js';
 
 /** The user object tokens are issued for: at least the field named by `userIdField`. */
 export type UserLike = Record<string, unknown>;
@@ -166,6 +167,15 @@ export function defaultUserAuthenticationRule(user: UserLike | null | undefined)
 const LEEWAY_MAX_SECONDS = 300;
 const CLAIM_NAME = /^[\x21-\x7e]{1,64}$/;
 
+/**
+ * simplejwt's `AUTH_HEADER_NAME` is a Django `request.META` key: `HTTP_AUTHORIZATION` is the
+ * `Authorization` header, `HTTP_X_API_TOKEN` is `X-Api-Token`. Other names are returned unchanged.
+ */
+function fromDjangoMetaName(value: string): string {
+  if (!/^HTTP_[A-Z0-9]+(?:_[A-Z0-9]+)*$/.test(value)) return value;
+  return value.slice('HTTP_'.length).split('_').map((word) => word[0] + word.slice(1).toLowerCase()).join('-');
+}
+
 /** One row per setting: its default and how a raw value becomes a valid one. */
 type Parser<T> = (value: unknown, name: string) => T;
 
@@ -182,6 +192,15 @@ const lifetime: Parser<number> = (value, name) => {
     fail(name, 'a positive number of seconds up to ten years, or a duration like "30s", "5m", "12h", "1d"', value);
   }
   return seconds!;
+};
+/**
+ * The lifetime of a token or a session: also at least one second, since `exp` is in whole seconds
+ * and a shorter token would be expired when issued.
+ */
+const tokenLifetime: Parser<number> = (value, name) => {
+  const seconds = lifetime(value, name);
+  if (seconds < 1) throw new ConfigurationError(name, `must be at least 1 second: exp is counted in whole seconds, so a shorter token is expired when issued (got ${describe(value)})`);
+  return seconds;
 };
 const bool: Parser<boolean> = (value, name) => (typeof value === 'boolean' ? value : fail(name, 'true or false', value));
 const claimName: Parser<string> = (value, name) =>
@@ -217,8 +236,8 @@ function origin(value: unknown, name: string): string {
 }
 
 const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Settings[K]>] } = {
-  accessTokenLifetime: [300, lifetime],
-  refreshTokenLifetime: [86400, lifetime],
+  accessTokenLifetime: [300, tokenLifetime],
+  refreshTokenLifetime: [86400, tokenLifetime],
   rotateRefreshTokens: [false, bool],
   blacklistAfterRotation: [false, bool],
   updateLastLogin: [false, bool],
@@ -232,10 +251,10 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     try {
       url = new URL(text);
     } catch {
-      return fail(name, 'an absolute URL', value);
+      return fail(name, 'an absolute URL', /[@?]/.test(text) ? '(not shown: it may hold credentials)' : value);
     }
     const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) fail(name, 'an https: URL (http: only on localhost)', value);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) fail(name, 'an https: URL (http: only on localhost)', hasCredentials(url) ? redactUrl(text) : value);
     return url.href;
   }],
   jwkCacheMaxAge: [600, lifetime],
@@ -254,13 +273,19 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     }
     return Object.freeze([...(value as string[])]);
   }],
-  authHeaderName: ['Authorization', (value, name) =>
-    typeof value === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : fail(name, 'an HTTP header name', value)],
+  authHeaderName: ['Authorization', (value, name) => {
+    const header = typeof value === 'string' ? fromDjangoMetaName(value) : value;
+    return typeof header === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header) ? header : fail(name, 'an HTTP header name', value);
+  }],
   userIdField: ['id', nonEmptyString],
   userIdClaim: ['user_id', claimName],
   userAuthenticationRule: [defaultUserAuthenticationRule, (value, name) => optionalFunction(value, name) ?? fail(name, 'a function', value)],
   authTokenClasses: [['access'], (value, name) => {
     const allowed = ['access', 'refresh', 'sliding'];
+    const classPath = Array.isArray(value) ? value.find((t) => typeof t === 'string' && t.includes('.')) : undefined;
+    if (classPath !== undefined) {
+      throw new ConfigurationError(name, `lists token types, not Python class paths (got ${JSON.stringify(classPath)}): e.g. ["access"] for simplejwt's AccessToken, ["access", "sliding"]`);
+    }
     if (!Array.isArray(value) || value.length === 0 || !value.every((t) => allowed.includes(t as string))) {
       fail(name, 'a non-empty array of "access", "refresh" or "sliding"', value);
     }
@@ -270,8 +295,8 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
   jtiClaim: ['jti', claimName],
   tokenUserClass: [null, optionalFunction],
   slidingTokenRefreshExpClaim: ['refresh_exp', claimName],
-  slidingTokenLifetime: [300, lifetime],
-  slidingTokenRefreshLifetime: [86400, lifetime],
+  slidingTokenLifetime: [300, tokenLifetime],
+  slidingTokenRefreshLifetime: [86400, tokenLifetime],
   checkRevokeToken: [false, bool],
   revokeTokenClaim: ['hash_password', claimName],
   checkUserIsActive: [true, bool],
@@ -288,7 +313,7 @@ const PARSERS: { [K in keyof Omit<Settings, 'keyRing'>]: [Settings[K], Parser<Se
     const seconds = parseDuration(value);
     return seconds === undefined || seconds > 60 ? fail(name, 'a number of seconds from 0 to 60', value) : seconds;
   }],
-  sessionAbsoluteLifetime: [null, (value, name) => (value === null ? null : lifetime(value, name))],
+  sessionAbsoluteLifetime: [null, (value, name) => (value === null ? null : tokenLifetime(value, name))],
   loginThrottlePerUsername: [10, count],
   loginThrottlePerAddress: [100, count],
   loginThrottleWindow: ['15m' as unknown as number, lifetime],
