@@ -2,7 +2,8 @@
 import { Option, type Command } from 'commander';
 import { createPasswordHasher } from '../passwords/hasher.js';
 import { AuthService } from '../service/auth-service.js';
-import { buildServer } from '../server/app.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, buildServer, timeoutCheckInterval } from '../server/app.js';
+import { parseDuration } from '../settings/duration.js';
 import { keyFilePath } from '../server/keys.js';
 import { displayDatabaseUrl } from './database.js';
 import { CliError, EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
@@ -15,11 +16,29 @@ interface ServeOptions extends CommonOptions {
   /** `false` with `--no-demo`. */
   demo: boolean;
   databasePoolSize?: string;
+  requestTimeout?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-/** In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. At
+ * least 10 s, and always longer than a request may take to arrive (`--request-timeout`, plus Node's
+ * check interval) with 5 s to answer it: a client whose body stalls gets its 408 and the process
+ * still exits 0.
+ */
+function shutdownTimeout(requestTimeout: number): number {
+  return Math.max(10_000, requestTimeout + timeoutCheckInterval(requestTimeout) + 5_000);
+}
+
+/** `--request-timeout`: seconds or a duration ("500ms", "15s", "1m"), from 100 ms to 10 minutes; milliseconds. */
+function parseRequestTimeout(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return DEFAULT_REQUEST_TIMEOUT_MS;
+  const seconds = parseDuration(text);
+  if (seconds === undefined || !(seconds >= 0.1 && seconds <= 600)) {
+    throw new CliError(`--request-timeout must be a duration from 100ms to 10m, e.g. 30 or 30s (got ${JSON.stringify(text)})`, EXIT.usage);
+  }
+  return Math.round(seconds * 1000);
+}
 
 /** The demo page is on unless `--no-demo` is given or `TOKENPAIR_DEMO` is `false`. */
 function demoEnabled(flag: boolean, env: string | undefined): boolean {
@@ -70,18 +89,20 @@ export function registerServeCommand(program: Command): void {
       .addOption(new Option('--trust-proxy <addresses>', 'believe X-Forwarded-For from these proxies (comma-separated addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8)').env('TOKENPAIR_TRUST_PROXY'))
       // Not .env(): commander turns a negatable flag off for any value of its variable, "true" included.
       .addOption(new Option('--database-pool-size <n>', 'most PostgreSQL connections this server opens (default 10; with --database-url only)').env('TOKENPAIR_DATABASE_POOL_SIZE'))
+      .addOption(new Option('--request-timeout <duration>', 'time a client has to send a whole request, headers and body, before a 408 (default 10s)').env('TOKENPAIR_REQUEST_TIMEOUT'))
       .addOption(new Option('--no-demo', 'do not serve the demo page at / (env: TOKENPAIR_DEMO=false)')),
   ).action(async (options: ServeOptions) => {
     const port = parsePort(options.port);
     const demo = demoEnabled(options.demo, process.env.TOKENPAIR_DEMO);
     const databaseUrl = databaseUrlOf(options);
     const poolSize = parsePoolSize(options.databasePoolSize, databaseUrl);
+    const requestTimeout = parseRequestTimeout(options.requestTimeout);
     const { settings, keysCreated } = resolveServerSettings(options, true);
     const store = await openStore(options, poolSize === undefined ? {} : { poolSize });
     const hasher = createPasswordHasher();
     const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
     const trustProxy = parseTrustProxy(options.trustProxy);
-    const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, ...(trustProxy ? { trustProxy } : {}) });
+    const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, requestTimeout, ...(trustProxy ? { trustProxy } : {}) });
     try {
       // The first login must not pay for making the dummy hash (it would time differently, S13).
       await hasher.verifyDummy('');
@@ -112,7 +133,7 @@ export function registerServeCommand(program: Command): void {
       const timer = setTimeout(() => {
         app.log.error('in-flight requests did not finish in time: exiting');
         process.exit(EXIT.failed);
-      }, SHUTDOWN_TIMEOUT_MS);
+      }, shutdownTimeout(requestTimeout));
       timer.unref();
       app.close().then(
         () => {
