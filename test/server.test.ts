@@ -536,6 +536,27 @@ describe('buildServer (in process)', () => {
     await app.close();
   });
 
+  it('absolute-form request targets reach the endpoints; HEAD is answered wherever GET is', async () => {
+    const { app } = await setup();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const origin = `http://127.0.0.1:${port}`;
+    const body = JSON.stringify({ username: 'carol', password: PASSWORD });
+    const login = await rawRequest(port, [`POST ${origin}/api/token/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`]);
+    assert.match(login.text, /^HTTP\/1\.1 200 OK\r\n/);
+    const { access } = JSON.parse(login.text.slice(login.text.indexOf('\r\n\r\n') + 4)) as { access: string };
+    const jwks = await rawRequest(port, [`GET ${origin}/.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    assert.match(jwks.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\{"keys":\[\]\}$/);
+
+    for (const path of ['/api/me/', '/api/sessions/', '/.well-known/jwks.json', '/healthz', '/readyz', '/openapi.json']) {
+      const get = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${access}` } });
+      const head = await fetch(`${origin}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${access}` } });
+      assert.equal(get.status, 200, path);
+      assert.deepEqual({ status: head.status, body: await head.text(), type: head.headers.get('content-type') }, { status: 200, body: '', type: get.headers.get('content-type') }, `HEAD ${path}`);
+    }
+    await app.close();
+  });
+
   it('unknown paths get the wire 404 body', async () => {
     const { app } = await setup();
     const response = await app.inject({ method: 'GET', url: '/nope' });
