@@ -16,10 +16,8 @@ declare global {
   // Express's own request type extends `Express.Request` (as passport's types use it): after an
   // import of tokenpair/express, `req.user` is typed in every handler. `Express.User` is the
   // principal; with @types/passport too, both declare the same `user?: User`, and `User` merges.
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     /** The user a bearer token stands for (tokenpair's `Principal`). */
-    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
     interface User extends Principal {}
     interface Request {
       /** Set by `requireAuth`; `undefined` on routes it does not protect. */
