@@ -52,6 +52,12 @@ export const WIRE_ERRORS = {
   csrf_failed: { status: 403, code: 'csrf_failed', detail: 'CSRF Failed: Origin not allowed.' },
   throttled: { status: 429, code: 'throttled', detail: 'Request was throttled.' },
 
+  // What the standalone server answers before a request reaches a route (HTTP that does not parse,
+  // headers over Node's limit, a request not received within the request timeout)
+  malformed_request: { status: 400, code: 'parse_error', detail: 'Malformed request.' },
+  request_timeout: { status: 408, code: 'request_timeout', detail: 'Request timed out.' },
+  request_headers_too_large: { status: 431, code: 'request_header_fields_too_large', detail: 'Request header fields too large.' },
+
   // Infrastructure
   service_unavailable: { status: 503, code: 'service_unavailable', detail: 'Service temporarily unavailable.' },
 } as const satisfies Record<string, WireError>;

@@ -600,12 +600,13 @@ describe('check', () => {
       [{ TOKENPAIR_LOG_LEVEL: 'verbose' }, '--log-level (from TOKENPAIR_LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
       [{ TOKENPAIR_TRUST_PROXY: 'true' }, '--trust-proxy (from TOKENPAIR_TRUST_PROXY) must list proxy addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8 (got "true")'],
       [{ TOKENPAIR_DATABASE_POOL_SIZE: '5' }, '--database-pool-size (from TOKENPAIR_DATABASE_POOL_SIZE) applies to PostgreSQL only: give --database-url (or TOKENPAIR_DATABASE_URL) too, or leave it out for SQLite'],
+      [{ TOKENPAIR_REQUEST_TIMEOUT: 'never' }, '--request-timeout (from TOKENPAIR_REQUEST_TIMEOUT) must be a duration from 100ms to 10m, e.g. 30 or 30s (got "never")'],
     ];
     for (const [env, message] of cases) {
       const result = await runCli(['check', ...dir.args()], { env });
       assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 2, stdout: '', stderr: `tokenpair: ${message}\n` }, JSON.stringify(env));
     }
-    const good = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_PORT: '9000', TOKENPAIR_DEMO: 'false', TOKENPAIR_LOG_LEVEL: 'warn', TOKENPAIR_TRUST_PROXY: '10.0.0.0/8,::1' } });
+    const good = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_PORT: '9000', TOKENPAIR_DEMO: 'false', TOKENPAIR_LOG_LEVEL: 'warn', TOKENPAIR_TRUST_PROXY: '10.0.0.0/8,::1', TOKENPAIR_REQUEST_TIMEOUT: '30s' } });
     assert.equal(good.code, 0, good.stderr);
   });
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { tokenpairRouter } from '../src/adapters/express.js';
-import { tokenpairFastify } from '../src/adapters/fastify.js';
+import { fastifyRequireAuth, tokenpairFastify } from '../src/adapters/fastify.js';
 import { createFetchHandler } from '../src/adapters/fetch.js';
 import { call, runHttpContract } from './helpers/http-contract.js';
 import { PASSWORD, awaitedUserStore, buildService, createTestUser, serveFetch, startExpress, startFastify, startFetch } from './helpers/http-servers.js';
@@ -107,6 +107,24 @@ describe('mounting the adapters', () => {
     const bad = await call(baseUrl, 'POST', '/echo/', { body: '{', headers: { 'content-type': 'application/json' } });
     assert.equal(bad.status, 400);
     assert.equal((bad.body as { code?: string }).code, 'FST_ERR_CTP_INVALID_JSON_BODY');
+  });
+
+  it('Fastify: the plugin decorates requests with user: null for the application\'s routes; fastifyRequireAuth sets the principal', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const app = Fastify();
+    await app.register(tokenpairFastify, { service, prefix: '/auth' });
+    app.get('/open/', async (request) => ({ user: request.user, decorated: 'user' in request }));
+    app.get('/closed/', { preHandler: fastifyRequireAuth(service) }, async (request) => ({ username: request.user!.username }));
+    const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    servers.push(async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    });
+    assert.equal(app.hasRequestDecorator('user'), true);
+    assert.deepEqual((await call(baseUrl, 'GET', '/open/')).body, { user: null, decorated: true });
+    const login = await call(baseUrl, 'POST', '/auth/api/token/', { json: { username: 'alice', password: PASSWORD } });
+    assert.deepEqual((await call(baseUrl, 'GET', '/closed/', { bearer: (login.body as { access: string }).access })).body, { username: 'alice' });
   });
 
   it('Fetch: with basePath and an address function', async () => {

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { AuthService, createPasswordHasher, DEFAULT_PATHS, MemoryStore } from '../src/index.js';
 import { buildServer } from '../src/server/app.js';
@@ -31,6 +32,45 @@ async function call(url: string, path: string, init: { method?: string; body?: u
 }
 
 const decode = (token: string, part: 0 | 1) => JSON.parse(Buffer.from(token.split('.')[part]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+
+/**
+ * One request written on a raw socket (`writes` one after another, `every` ms apart): everything the
+ * server sent until it closed the connection, and after how long. Fails after `limitMs`.
+ */
+function rawRequest(port: number, writes: string[], { every = 0, limitMs = 10_000 } = {}): Promise<{ text: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    let next = 0;
+    const write = () => {
+      if (next < writes.length && socket.writable) socket.write(writes[next++]!);
+    };
+    const ticker = every > 0 ? setInterval(write, every) : null;
+    const limit = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server kept the connection open for ${limitMs} ms; got ${JSON.stringify(text)}`));
+    }, limitMs);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => {}); // a reset after the answer: what was received is what counts
+    socket.on('close', () => {
+      if (ticker) clearInterval(ticker);
+      clearTimeout(limit);
+      resolve({ text, ms: Date.now() - started });
+    });
+    if (every > 0) write();
+    else for (const chunk of writes) socket.write(chunk);
+  });
+}
+
+/** The raw response tokenpair writes for a client error: complete, JSON, no-store, connection closed. */
+function clientErrorText(status: string, body: object): string {
+  const json = JSON.stringify(body);
+  return `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${json}`;
+}
+
+const TIMED_OUT = clientErrorText('408 Request Timeout', { detail: 'Request timed out.', code: 'request_timeout' });
 
 /** Every path of WIRE.md, as the OpenAPI document must list it. */
 const WIRE_PATHS = [...Object.values(DEFAULT_PATHS), `${DEFAULT_PATHS.sessions}{id}/`];
@@ -218,6 +258,39 @@ describe('tokenpair serve with settings from the environment', () => {
     }
   });
 
+  it('TOKENPAIR_REQUEST_TIMEOUT=1s: a stalled body gets 408; SIGTERM with one still arriving exits 0 once it has its 408', async () => {
+    const server = await startServer(['--data-dir', dir.path], { env: { TOKENPAIR_REQUEST_TIMEOUT: '1s', TOKENPAIR_SIGNING_KEY: SECRET } });
+    const port = Number(new URL(server.url).port);
+    const stalled = ['POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"user'];
+    try {
+      const alone = await rawRequest(port, stalled);
+      assert.equal(alone.text, TIMED_OUT);
+      assert.ok(alone.ms >= 900 && alone.ms < 2500, `answered after ${alone.ms} ms`);
+
+      const pending = rawRequest(port, stalled);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stopped = await stopServer(server);
+      const during = await pending;
+      assert.equal(during.text, TIMED_OUT);
+      assert.deepEqual({ code: stopped.code, signal: stopped.signal }, { code: 0, signal: null });
+      assert.ok(stopped.ms < 3000, `shutdown took ${stopped.ms} ms`);
+    } finally {
+      if (server.child.exitCode === null && server.child.signalCode === null) await stopServer(server);
+    }
+  });
+
+  it('--request-timeout: not a duration from 100ms to 10m is bad usage (2)', async () => {
+    const cases = [
+      [['--request-timeout', '0'], {}, '--request-timeout', '"0"'],
+      [['--request-timeout', 'soon'], {}, '--request-timeout', '"soon"'],
+      [[], { TOKENPAIR_REQUEST_TIMEOUT: '11m' }, '--request-timeout (from TOKENPAIR_REQUEST_TIMEOUT)', '"11m"'],
+    ] as const;
+    for (const [args, env, label, got] of cases) {
+      const result = await runCli(['serve', '--port', '0', '--data-dir', dir.path, ...args], { env });
+      assert.deepEqual({ code: result.code, stderr: result.stderr, stdout: result.stdout }, { code: 2, stderr: `tokenpair: ${label} must be a duration from 100ms to 10m, e.g. 30 or 30s (got ${got})\n`, stdout: '' });
+    }
+  });
+
   it('invalid settings: refuses to start, exit 2, naming the setting and its source', async () => {
     const result = await runCli(['serve', '--port', '0', '--data-dir', dir.path], { env: { TOKENPAIR_REFRESH_TOKEN_LIFETIME: 'forever' } });
     assert.equal(result.code, 2);
@@ -329,7 +402,7 @@ describe('tokenpair serve with settings from the environment', () => {
 });
 
 describe('buildServer (in process)', () => {
-  async function setup(options: { ping?: () => Promise<void> } = {}) {
+  async function setup(options: { ping?: () => Promise<void>; requestTimeout?: number } = {}) {
     const store = new MemoryStore();
     const hasher = createPasswordHasher();
     await store.createUser({ username: 'carol', passwordHash: await hasher.hash(PASSWORD), isActive: true });
@@ -342,7 +415,7 @@ describe('buildServer (in process)', () => {
     };
     const service = new AuthService({ settings: { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true }, userStore: store, tokenStore: store, throttleStore: store, hasher });
     const lines: string[] = [];
-    const app = buildServer({ service, store, logger: { level: 'trace', destination: { write: (line: string) => lines.push(line) } } });
+    const app = buildServer({ service, store, logger: { level: 'trace', destination: { write: (line: string) => lines.push(line) } }, ...(options.requestTimeout ? { requestTimeout: options.requestTimeout } : {}) });
     return { app, store, events, lines };
   }
 
@@ -433,6 +506,86 @@ describe('buildServer (in process)', () => {
       ],
     });
     assert.equal(revoked.headers['www-authenticate'], 'Bearer realm="api"');
+    await app.close();
+  });
+
+  it('a request not received within requestTimeout (headers or body) gets 408 with the wire body, and its connection closes', async () => {
+    const { app, lines } = await setup({ requestTimeout: 500 });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const head = 'POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
+    const cases = {
+      'a body that never comes': rawRequest(port, [head]),
+      'a body that stops halfway': rawRequest(port, [`${head}{"username":"carol"`]),
+      'a body trickling a byte every 100 ms': rawRequest(port, [`${head}{`, ...Array<string>(40).fill(' ')], { every: 100 }),
+      'headers trickling a line every 100 ms': rawRequest(port, ['GET /api/me/ HTTP/1.1\r\n', ...Array.from({ length: 40 }, (_, i) => `X-${i}: a\r\n`)], { every: 100 }),
+      'nothing at all': rawRequest(port, []),
+    };
+    for (const [name, pending] of Object.entries(cases)) {
+      const { text, ms } = await pending;
+      assert.equal(text, TIMED_OUT, name);
+      // The timeout plus Node's check interval (125 ms for a 500 ms timeout), with room for a busy machine.
+      assert.ok(ms >= 450 && ms < 1500, `${name}: answered after ${ms} ms`);
+    }
+    await app.close();
+    const logs = lines.join('');
+    assert.match(logs, /"code":"ERR_HTTP_REQUEST_TIMEOUT","msg":"client error"/);
+    assert.doesNotMatch(logs, /"level":50/, 'a client timing out is not a server error');
+  });
+
+  it('close() ends a request whose body has stalled with its 408 within requestTimeout, then closes the store', async () => {
+    const { app, events } = await setup({ requestTimeout: 500 });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const pending = rawRequest(port, ['POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{']);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    // Node stops its own timeout checks once close() begins: the server must still end this request.
+    await app.close();
+    const closedAfter = Date.now() - started;
+    assert.equal((await pending).text, TIMED_OUT);
+    assert.deepEqual(events, ['store closed']);
+    assert.ok(closedAfter < 1500, `close took ${closedAfter} ms`);
+  });
+
+  it('HTTP that does not parse, oversized headers and undecodable paths get WIRE.md bodies, not Fastify\'s', async () => {
+    const { app } = await setup();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const malformed = await rawRequest(port, ['GET /api/me/ HTTP/1.1\r\nHost x\r\n\r\n']);
+    assert.equal(malformed.text, clientErrorText('400 Bad Request', { detail: 'Malformed request.', code: 'parse_error' }));
+    const garbage = await rawRequest(port, ['\u0000\u0001 not http\r\n\r\n']);
+    assert.equal(garbage.text, clientErrorText('400 Bad Request', { detail: 'Malformed request.', code: 'parse_error' }));
+    const huge = await rawRequest(port, [`GET /api/me/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]);
+    assert.equal(huge.text, clientErrorText('431 Request Header Fields Too Large', { detail: 'Request header fields too large.', code: 'request_header_fields_too_large' }));
+    // A path whose percent-encoding does not decode names nothing: the wire 404, as for any unknown path.
+    for (const [method, path] of [['POST', '/api/token/%zz'], ['DELETE', '/api/sessions/%/'], ['GET', '/api/me/%E0%A4%A']]) {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      assert.equal(response.status, 404, `${method} ${path}`);
+      assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(await response.json(), { detail: 'Not found.', code: 'not_found' });
+    }
+    await app.close();
+  });
+
+  it('absolute-form request targets reach the endpoints; HEAD is answered wherever GET is', async () => {
+    const { app } = await setup();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const origin = `http://127.0.0.1:${port}`;
+    const body = JSON.stringify({ username: 'carol', password: PASSWORD });
+    const login = await rawRequest(port, [`POST ${origin}/api/token/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`]);
+    assert.match(login.text, /^HTTP\/1\.1 200 OK\r\n/);
+    const { access } = JSON.parse(login.text.slice(login.text.indexOf('\r\n\r\n') + 4)) as { access: string };
+    const jwks = await rawRequest(port, [`GET ${origin}/.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    assert.match(jwks.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\{"keys":\[\]\}$/);
+
+    for (const path of ['/api/me/', '/api/sessions/', '/.well-known/jwks.json', '/healthz', '/readyz', '/openapi.json']) {
+      const get = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${access}` } });
+      const head = await fetch(`${origin}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${access}` } });
+      assert.equal(get.status, 200, path);
+      assert.deepEqual({ status: head.status, body: await head.text(), type: head.headers.get('content-type') }, { status: 200, body: '', type: get.headers.get('content-type') }, `HEAD ${path}`);
+    }
     await app.close();
   });
 

@@ -12,6 +12,20 @@ import { type AuthResponse, type HandlerOptions, authenticateHeaderSync, authent
 import type { AuthService, Principal } from '../service/auth-service.js';
 import { bodyTooLarge, nodeHeader, nodeHeaders, pathOf, readNodeBody, writeNodeResponse } from './io.js';
 
+declare global {
+  // Express's own request type extends `Express.Request` (as passport's types use it): after an
+  // import of tokenpair/express, `req.user` is typed in every handler. `Express.User` is the
+  // principal; with @types/passport too, both declare the same `user?: User`, and `User` merges.
+  namespace Express {
+    /** The user a bearer token stands for (tokenpair's `Principal`). */
+    interface User extends Principal {}
+    interface Request {
+      /** Set by `requireAuth`; `undefined` on routes it does not protect. */
+      user?: User;
+    }
+  }
+}
+
 /** The parts of an Express request the adapter reads (and `user`, which `requireAuth` sets). */
 export interface ExpressLikeRequest extends IncomingMessage {
   /** The client address after Express's `trust proxy` rules. */
@@ -47,7 +61,7 @@ async function requestBody(req: ExpressLikeRequest, headers: Record<string, stri
  * @example
  * const app = express();
  * app.use(tokenpairRouter(service));          // before express.json()
- * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user.id }));
+ * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user!.id }));
  */
 export function tokenpairRouter(service: AuthService, options: HandlerOptions = {}): ExpressLikeMiddleware {
   const handle = createAuthHandler(service, options);
@@ -74,7 +88,7 @@ export function tokenpairRouter(service: AuthService, options: HandlerOptions = 
  * Protects a route: sets `req.user` to the `Principal`, or answers WIRE.md's 401.
  *
  * @example
- * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user.id }));
+ * app.get('/api/me/', requireAuth(service), (req, res) => res.json({ id: req.user!.id })); // set by requireAuth
  */
 export function requireAuth(service: AuthService): ExpressLikeMiddleware {
   const name = service.settings.authHeaderName.toLowerCase();

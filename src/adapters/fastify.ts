@@ -12,6 +12,16 @@ import { type AuthHandler, type AuthResponse, type HandlerOptions, authenticateH
 import type { AuthService, Principal } from '../service/auth-service.js';
 import { bodyTooLarge, nodeHeader, nodeHeaders, pathOf, readNodeBody, responseHeaders, responseText } from './io.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The principal `fastifyRequireAuth` sets; `null` on routes it does not protect (the
+     * `tokenpairFastify` plugin decorates requests with `user: null`, as Fastify 5 expects).
+     */
+    user?: Principal | null;
+  }
+}
+
 export interface TokenpairFastifyOptions extends HandlerOptions {
   service: AuthService;
 }
@@ -49,13 +59,25 @@ async function answer(handle: AuthHandler, prefix: string, request: FastifyReque
 /**
  * The tokenpair endpoints as a Fastify plugin. `prefix` works as for any plugin.
  *
+ * Two layers: this one is not encapsulated (as fastify-plugin would make it), so that the `user`
+ * request decorator it adds reaches the application's routes (`fastifyRequireAuth` sets it);
+ * the endpoints and their body parsers live in an encapsulated child, and leak nowhere.
+ *
  * @example
  * await app.register(tokenpairFastify, { service, sliding: true });
  * app.get('/api/me/', { preHandler: fastifyRequireAuth(service) }, async (request) => ({
- *   id: (request as AuthenticatedFastifyRequest).user.id,
+ *   id: request.user!.id, // set by fastifyRequireAuth
  * }));
  */
 export async function tokenpairFastify(app: FastifyInstance, options: TokenpairFastifyOptions): Promise<void> {
+  // Declared once, before any request, so every request object has the same shape (Fastify 5).
+  if (!app.hasRequestDecorator('user')) app.decorateRequest('user', null);
+  // `prefix` is in options: Fastify ignores it for this unencapsulated layer, and applies it here.
+  await app.register(tokenpairEndpoints, options);
+}
+Object.assign(tokenpairFastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'tokenpair' });
+
+async function tokenpairEndpoints(app: FastifyInstance, options: TokenpairFastifyOptions): Promise<void> {
   const { service, paths, sliding, onError, onWarning } = options;
   const handle = createAuthHandler(service, {
     paths,
@@ -113,7 +135,7 @@ export function fastifyRequireAuth(service: AuthService): (request: FastifyReque
         send(reply, result); // answered: the route handler does not run
         return;
       }
-      (request as AuthenticatedFastifyRequest).user = result;
+      request.user = result;
       done();
     };
   }
@@ -121,7 +143,7 @@ export function fastifyRequireAuth(service: AuthService): (request: FastifyReque
   return async function tokenpairRequireAuth(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const result = await authenticateRequest(service, { [name]: nodeHeader(request.headers, name) });
     if ('status' in result) return send(reply, result);
-    (request as AuthenticatedFastifyRequest).user = result;
+    request.user = result;
     return undefined;
   };
 }

@@ -89,9 +89,20 @@ export function webHeaders(headers: Headers): Record<string, string | undefined>
   return record;
 }
 
-/** The path of a request target, without its query string. */
+/** `scheme://authority` at the start of an absolute-form request target. */
+const ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The path of a request target, without its query string. An absolute-form target
+ * (`http://host/path`, which a server must accept: RFC 9112 §3.2.2) gives its path; only a target
+ * that does not start with `/` is looked at twice.
+ */
 export function pathOf(url: string | undefined): string {
-  const target = url ?? '/';
+  let target = url ?? '/';
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    target = target.replace(ORIGIN, '');
+    if (target.charCodeAt(0) !== 47) target = `/${target}`;
+  }
   const query = target.indexOf('?');
   return query === -1 ? target : target.slice(0, query);
 }

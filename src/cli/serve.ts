@@ -2,10 +2,10 @@
 import { Option, type Command } from 'commander';
 import { createPasswordHasher } from '../passwords/hasher.js';
 import { AuthService } from '../service/auth-service.js';
-import { buildServer } from '../server/app.js';
+import { buildServer, timeoutCheckInterval } from '../server/app.js';
 import { keyFilePath } from '../server/keys.js';
 import { displayDatabaseUrl } from './database.js';
-import { LOG_LEVELS, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseTrustProxy } from './server-options.js';
+import { LOG_LEVELS, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseRequestTimeout, parseTrustProxy } from './server-options.js';
 import { EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
 
 interface ServeOptions extends CommonOptions {
@@ -16,10 +16,18 @@ interface ServeOptions extends CommonOptions {
   /** `false` with `--no-demo`. */
   demo: boolean;
   databasePoolSize?: string;
+  requestTimeout?: string;
 }
 
-/** In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * In-flight requests get this long to finish after SIGTERM/SIGINT; then the process exits 1. At
+ * least 10 s, and always longer than a request may take to arrive (`--request-timeout`, plus Node's
+ * check interval) with 5 s to answer it: a client whose body stalls gets its 408 and the process
+ * still exits 0.
+ */
+function shutdownTimeout(requestTimeout: number): number {
+  return Math.max(10_000, requestTimeout + timeoutCheckInterval(requestTimeout) + 5_000);
+}
 
 export function registerServeCommand(program: Command): void {
   withStoreOptions(
@@ -32,6 +40,7 @@ export function registerServeCommand(program: Command): void {
       .addOption(new Option('--trust-proxy <addresses>', 'believe X-Forwarded-For from these proxies (comma-separated addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8)').env('TOKENPAIR_TRUST_PROXY'))
       // Not .env(): commander turns a negatable flag off for any value of its variable, "true" included.
       .addOption(new Option('--database-pool-size <n>', 'most PostgreSQL connections this server opens (default 10; with --database-url only)').env('TOKENPAIR_DATABASE_POOL_SIZE'))
+      .addOption(new Option('--request-timeout <duration>', 'time a client has to send a whole request, headers and body, before a 408 (default 10s)').env('TOKENPAIR_REQUEST_TIMEOUT'))
       .addOption(new Option('--no-demo', 'do not serve the demo page at / (env: TOKENPAIR_DEMO=false)')),
   ).action(async (options: ServeOptions, command: Command) => {
     // Every option is checked before anything (key file, database) is created.
@@ -42,11 +51,12 @@ export function registerServeCommand(program: Command): void {
     const trustProxy = parseTrustProxy(options.trustProxy, label('trustProxy', '--trust-proxy', 'TOKENPAIR_TRUST_PROXY'));
     const databaseUrl = databaseUrlOf(options);
     const poolSize = parsePoolSize(options.databasePoolSize, databaseUrl, label('databasePoolSize', '--database-pool-size', 'TOKENPAIR_DATABASE_POOL_SIZE'));
+    const requestTimeout = parseRequestTimeout(options.requestTimeout, label('requestTimeout', '--request-timeout', 'TOKENPAIR_REQUEST_TIMEOUT'));
     const { settings, keysCreated } = resolveServerSettings(options, true);
     const store = await openStore(options, poolSize === undefined ? {} : { poolSize });
     const hasher = createPasswordHasher();
     const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
-    const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, ...(trustProxy ? { trustProxy } : {}) });
+    const app = buildServer({ service, store, logger: { level: options.logLevel }, demo, requestTimeout, ...(trustProxy ? { trustProxy } : {}) });
     // Before the "listening" line: a process manager may send SIGTERM as soon as it sees it.
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -59,7 +69,7 @@ export function registerServeCommand(program: Command): void {
       const timer = setTimeout(() => {
         app.log.error('in-flight requests did not finish in time: exiting');
         process.exit(EXIT.failed);
-      }, SHUTDOWN_TIMEOUT_MS);
+      }, shutdownTimeout(requestTimeout));
       timer.unref();
       app.close().then(
         () => {

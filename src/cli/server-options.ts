@@ -4,6 +4,8 @@
  * `check` from their `TOKENPAIR_*` variables, with the same functions and the same messages.
  */
 import { isIP } from 'node:net';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../server/app.js';
+import { parseDuration } from '../settings/duration.js';
 import { CliError, EXIT } from './context.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -64,6 +66,16 @@ export function parsePoolSize(text: string | undefined, databaseUrl: string | nu
   return size;
 }
 
+/** `--request-timeout`: seconds or a duration ("500ms", "15s", "1m"), from 100 ms to 10 minutes; milliseconds. */
+export function parseRequestTimeout(text: string | undefined, label = '--request-timeout'): number {
+  if (text === undefined || text.trim() === '') return DEFAULT_REQUEST_TIMEOUT_MS;
+  const seconds = parseDuration(text);
+  if (seconds === undefined || !(seconds >= 0.1 && seconds <= 600)) {
+    throw new CliError(`${label} must be a duration from 100ms to 10m, e.g. 30 or 30s (got ${JSON.stringify(text)})`, EXIT.usage);
+  }
+  return Math.round(seconds * 1000);
+}
+
 /** `check`: the serve variables of the environment, refused as `serve` would refuse them. */
 export function checkServeEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string | null): void {
   if (env.TOKENPAIR_PORT !== undefined) parsePort(env.TOKENPAIR_PORT, optionLabel('--port', 'TOKENPAIR_PORT', true));
@@ -71,4 +83,5 @@ export function checkServeEnvironment(env: NodeJS.ProcessEnv, databaseUrl: strin
   demoEnabled(true, env.TOKENPAIR_DEMO);
   parseTrustProxy(env.TOKENPAIR_TRUST_PROXY, optionLabel('--trust-proxy', 'TOKENPAIR_TRUST_PROXY', true));
   parsePoolSize(env.TOKENPAIR_DATABASE_POOL_SIZE, databaseUrl, optionLabel('--database-pool-size', 'TOKENPAIR_DATABASE_POOL_SIZE', true));
+  parseRequestTimeout(env.TOKENPAIR_REQUEST_TIMEOUT, optionLabel('--request-timeout', 'TOKENPAIR_REQUEST_TIMEOUT', true));
 }

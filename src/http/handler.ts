@@ -280,10 +280,11 @@ export function createAuthHandler(service: AuthService, options: HandlerOptions 
     if (entry) {
       allowed = entry.method;
       csrf = entry.csrf;
+      // HEAD wherever GET (RFC 9110 §9.3.2); adapters and Node drop the body.
       route = request.method === entry.method || (entry.method === 'GET' && request.method === 'HEAD') ? entry.route : undefined;
     } else if (sessionsPath && request.path === sessionsPath) {
       allowed = 'GET';
-      route = request.method === 'GET' ? (req, svc) => sessionsRoute(req, svc, null) : undefined;
+      route = request.method === 'GET' || request.method === 'HEAD' ? (req, svc) => sessionsRoute(req, svc, null) : undefined;
     } else if (sessionsPath && request.path.startsWith(sessionsPath) && request.path.endsWith('/')) {
       const id = request.path.slice(sessionsPath.length, -1);
       allowed = 'DELETE';

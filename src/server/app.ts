@@ -4,11 +4,11 @@
  * Building it does not listen, so tests can `listen({ port: 0 })`; `close()` drains in-flight
  * requests, then closes the store.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { fastifyAuthenticator, fastifyAuthenticatorSync, tokenpairFastify } from '../adapters/fastify.js';
-import { WIRE_ERRORS } from '../errors.js';
+import { WIRE_ERRORS, type WireError } from '../errors.js';
 import { DEFAULT_PATHS, type HandlerOptions } from '../http/handler.js';
 import type { AuthService } from '../service/auth-service.js';
 import { registerDemo } from './demo/routes.js';
@@ -36,6 +36,25 @@ export interface ServerOptions {
    * per-address login throttle and the sessions list, so never trust a proxy you do not run.
    */
   trustProxy?: string;
+  /**
+   * Milliseconds a client has to send a whole request, headers and body (default
+   * `DEFAULT_REQUEST_TIMEOUT_MS`): past it the server answers 408 and closes the connection. Time
+   * spent answering is not counted. `tokenpair serve --request-timeout` / `TOKENPAIR_REQUEST_TIMEOUT`.
+   */
+  requestTimeout?: number;
+}
+
+/** How long a client may take to send one request (headers and body): 10 s. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * How often Node looks for requests past the timeout. Node checks every
+ * `connectionsCheckingInterval` (30 s by default), so a request can outlive its timeout by that
+ * much: checking every second (less for very short timeouts) keeps the bound close. One timer per
+ * server, never per request.
+ */
+export function timeoutCheckInterval(requestTimeout: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4)));
 }
 
 export const ME_PATH = '/api/me/';
@@ -74,6 +93,42 @@ function loggerOptions(logger: ServerOptions['logger']): FastifyServerOptions['l
 
 const NO_STORE = 'no-store';
 
+/**
+ * Node's response on a connection, if one is being served (`_httpMessage`: not public, but set by
+ * node:http since its first versions, and what http-terminator relies on too; the tests of close()
+ * and of the request timeout catch a Node that drops it).
+ */
+function httpMessage(socket: Socket): ServerResponse | null | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+}
+
+/** Node's client errors (https://nodejs.org/api/http.html#event-clienterror) as WIRE.md responses. */
+const CLIENT_ERRORS: Record<string, WireError> = {
+  ERR_HTTP_REQUEST_TIMEOUT: WIRE_ERRORS.request_timeout,
+  HPE_HEADER_OVERFLOW: WIRE_ERRORS.request_headers_too_large,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: WIRE_ERRORS.payload_too_large,
+};
+
+/** The complete raw response for a client error: no route ever saw the request. */
+function clientErrorResponse({ status, code, detail }: WireError): string {
+  const body = JSON.stringify({ detail, code });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * Fastify's `clientErrorHandler`: HTTP that does not parse (400), headers over Node's limit (431), a
+ * request not received within the request timeout (408). Written on the socket, then the connection
+ * is closed — only if nothing of a response went out on it yet (as node:http does).
+ */
+function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // Only the code: the error's rawPacket holds the request's bytes (an Authorization header, say).
+  this.log.debug({ code: error.code }, 'client error');
+  const response = httpMessage(socket);
+  if (socket.writable && !response?.headersSent) socket.write(clientErrorResponse(CLIENT_ERRORS[error.code ?? ''] ?? WIRE_ERRORS.malformed_request));
+  socket.destroy();
+}
+
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { service } = options;
   const handler: HandlerOptions = { sliding: true, ...options.handler };
@@ -82,8 +137,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     paths.slidingObtain = null;
     paths.slidingRefresh = null;
   }
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new RangeError(`requestTimeout must be a positive whole number of milliseconds (got ${requestTimeout})`);
   const app = Fastify({
     logger: loggerOptions(options.logger),
+    // A request (headers and body) must arrive within requestTimeout; Fastify's default is none at
+    // all (0), so a client that announces a body and never sends it would hold its connection, and
+    // a shutdown, forever. Node requires headersTimeout <= requestTimeout.
+    requestTimeout,
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: timeoutCheckInterval(requestTimeout) },
+    // WIRE.md bodies for what fails before routing: a path that does not decode, and (below) HTTP
+    // that does not parse, oversized headers and the request timeout.
+    frameworkErrors: (error, _request, reply) => {
+      const { detail, code, status } = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? WIRE_ERRORS.not_found : WIRE_ERRORS.malformed_request;
+      (reply as FastifyReply).code(status).send({ detail, code });
+    },
+    clientErrorHandler: answerClientError,
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     // Requests that arrive while closing get 503; idle keep-alive connections are closed at once.
     return503OnClosing: true,
@@ -101,13 +170,22 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   app.addHook('preClose', (done) => {
     for (const socket of connections) {
-      // Node's response on this connection, if one is being served (`_httpMessage`: not public,
-      // but set by node:http since its first versions, and what http-terminator relies on too; the
-      // test of close() catches a Node that drops it). Headers not written yet: say "close", and
-      // node:http ends the connection after this response.
-      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      // The response being served on this connection, if any. Headers not written yet: say
+      // "close", and node:http ends the connection after this response.
+      const response = httpMessage(socket);
       if (response && !response.headersSent) response.setHeader('connection', 'close');
     }
+    // Node stops enforcing the request timeout once close() begins (it clears its check interval),
+    // so a request still arriving then would hold the shutdown forever. One timer does it instead:
+    // whatever has not fully arrived within requestTimeout of now gets the 408 and is closed.
+    // Requests already received are left to finish.
+    setTimeout(() => {
+      for (const socket of connections) {
+        const response = httpMessage(socket);
+        if (response?.req.complete) continue;
+        answerClientError.call(app, Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+      }
+    }, requestTimeout).unref();
     done();
   });
 

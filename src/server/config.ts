@@ -30,7 +30,7 @@ export const SERVER_DEFAULTS: Readonly<SettingsInput> = Object.freeze({
 });
 
 /** `TOKENPAIR_` variables that configure the server itself rather than a setting. */
-export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_DATABASE_POOL_SIZE', 'TOKENPAIR_LOG_LEVEL', 'TOKENPAIR_DEMO', 'TOKENPAIR_TRUST_PROXY'] as const;
+export const SERVER_VARIABLES = ['TOKENPAIR_HOST', 'TOKENPAIR_PORT', 'TOKENPAIR_DATA_DIR', 'TOKENPAIR_CONFIG', 'TOKENPAIR_DATABASE_URL', 'TOKENPAIR_DATABASE_POOL_SIZE', 'TOKENPAIR_LOG_LEVEL', 'TOKENPAIR_DEMO', 'TOKENPAIR_TRUST_PROXY', 'TOKENPAIR_REQUEST_TIMEOUT'] as const;
 
 /** `TOKENPAIR_` variables that belong to something else and are ignored: the test suite's PostgreSQL. */
 export const OTHER_VARIABLES = ['TOKENPAIR_TEST_DATABASE_URL'] as const;

@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { type ContractServer, PASSWORD, type StartServer, createTestUser } from './http-servers.js';
 
 const BEARER_CHALLENGE = 'Bearer realm="api"';
@@ -94,6 +95,35 @@ export function expectReply(reply: Reply, status: number, body: unknown, { token
   if (status === 429) assert.match(reply.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/);
   if (tokenEndpoint) assert.equal(reply.headers.get('cache-control'), 'no-store');
   if (body !== undefined) assert.match(reply.headers.get('content-type') ?? '', /^application\/json\b/);
+}
+
+/**
+ * One request written as is on a socket (for what fetch cannot send, e.g. an absolute-form
+ * target) and the response: status, raw text, body. The request must ask for `Connection: close`.
+ */
+export function rawExchange(port: number, request: string): Promise<{ status: number; text: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no complete response in 5 s: ${JSON.stringify(text)}`)));
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0);
+      const split = text.indexOf('\r\n\r\n');
+      let body = text.slice(split + 4);
+      if (/^transfer-encoding: chunked\r$/im.test(text.slice(0, split + 1))) {
+        let decoded = '';
+        for (let at = 0, size; (size = parseInt(body.slice(at, body.indexOf('\r\n', at)), 16)) > 0; at = body.indexOf('\r\n', at) + 2 + size + 2) {
+          decoded += body.substr(body.indexOf('\r\n', at) + 2, size);
+        }
+        body = decoded;
+      }
+      resolve({ status, text, body });
+    });
+    socket.write(request);
+  });
 }
 
 /** The claims of a compact JWS (no verification: the tests verify with the service). */
@@ -470,6 +500,37 @@ export function runHttpContract(name: string, start: StartServer): void {
         assert.equal(head.status, 200);
         assert.equal(head.text, '');
         expectReply(await c.call('POST', '/.well-known/jwks.json', { json: {} }), 405, BODY.methodNotAllowed('POST'));
+      });
+    });
+
+    describe('HEAD wherever GET', () => {
+      it('GET /api/sessions/ and GET /api/me/ answer HEAD with the same status and headers, no body', async () => {
+        const user = await c.user();
+        const { access } = await c.login(user.username);
+        for (const path of ['/api/sessions/', '/api/me/']) {
+          const get = await c.call('GET', path, { bearer: access });
+          const head = await c.call('HEAD', path, { bearer: access });
+          assert.equal(get.status, 200, `GET ${path}: ${get.text}`);
+          assert.deepEqual({ status: head.status, text: head.text }, { status: 200, text: '' }, `HEAD ${path}`);
+          assert.equal(head.headers.get('content-type'), get.headers.get('content-type'));
+          const anonymous = await c.call('HEAD', path);
+          assert.deepEqual({ status: anonymous.status, text: anonymous.text, challenge: anonymous.headers.get('www-authenticate') }, { status: 401, text: '', challenge: BEARER_CHALLENGE }, `HEAD ${path} without a token`);
+        }
+      });
+    });
+
+    describe('absolute-form request targets (RFC 9112 §3.2.2)', () => {
+      it('are served like origin-form ones: a login, the JWKS, a 405', async () => {
+        const user = await c.user();
+        const { port, host } = new URL(server.baseUrl);
+        const body = JSON.stringify({ username: user.username, password: PASSWORD });
+        const login = await rawExchange(Number(port), `POST http://${host}/api/token/?next=1 HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        assert.equal(login.status, 200, login.text);
+        assert.deepEqual(Object.keys(JSON.parse(login.body) as object), ['refresh', 'access']);
+        const jwks = await rawExchange(Number(port), `GET http://${host}/.well-known/jwks.json HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        assert.deepEqual({ status: jwks.status, body: jwks.body }, { status: 200, body: '{"keys":[]}' });
+        const get = await rawExchange(Number(port), `GET http://${host}/api/token/ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        assert.deepEqual({ status: get.status, body: JSON.parse(get.body) as unknown }, { status: 405, body: BODY.methodNotAllowed('GET') });
       });
     });
 

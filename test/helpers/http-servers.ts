@@ -131,7 +131,9 @@ export function serveFetch(fetchHandler: (request: Request) => Promise<Response>
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const request = new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`, {
+    // As a real host does: an absolute-form target (RFC 9112 §3.2.2) is the URL itself.
+    const target = req.url ?? '/';
+    const request = new Request(target.startsWith('/') ? `http://${req.headers.host ?? '127.0.0.1'}${target}` : target, {
       method: req.method,
       headers,
       body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
@@ -166,7 +168,7 @@ export const startFetch: StartServer = async (options = {}) => {
     const own = await auth(request);
     if (own) return own;
     const path = new URL(request.url).pathname;
-    if (path === '/api/me/' && request.method === 'GET') {
+    if (path === '/api/me/' && (request.method === 'GET' || request.method === 'HEAD')) {
       const user = await authenticate(request);
       if (user instanceof Response) return user;
       return Response.json({ id: user.id, username: user.username });
