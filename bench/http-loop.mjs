@@ -53,7 +53,7 @@ watchdog(120 + options.rounds * 2 * (options.duration + 20), TITLE);
 
 const secret = newSecret();
 process.stderr.write(`${TITLE}: starting the server`);
-const server = await startServer('tokenpair buildServer (user lookup)', { kind: 'tokenpair', secret, userLookup: true, hasherConcurrency: options.hasherConcurrency }, options);
+const server = await startServer('tokenpair buildServer (user lookup)', { kind: 'tokenpair', secret, userLookup: true, hasherConcurrency: options.hasherConcurrency, extraUsers: options.loginClients }, options);
 let access;
 try {
   access = (await login(server)).access;
@@ -95,14 +95,25 @@ function refreshLoad(seconds) {
   });
 }
 
+/**
+ * Closed-loop logins of `loginClients` different users, round robin: the login throttle lets at most
+ * `loginThrottlePerUsername` (10) logins of ONE username be checked at once, so 20 concurrent logins
+ * of one user would be partly refused, as they should be.
+ */
+const loginNames = Array.from({ length: options.loginClients }, (_, i) => `${USERNAME}-${i + 1}`);
+let loginNo = 0;
 const loginLoad = (seconds) =>
   cannon({
     url: server.url(LOGIN_PATH),
-    method: 'POST',
     connections: options.loginClients,
     duration: seconds,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: JSON.stringify({ username: loginNames[loginNo++ % loginNames.length], password: PASSWORD }) }),
+      },
+    ],
   });
 
 async function phase(kind, seconds) {

@@ -123,7 +123,7 @@ function floorServer({ secret }) {
   return { app, close: () => app.close() };
 }
 
-async function tokenpairServer({ secret, dataDir, username, password, userLookup, store: storeKind = 'sqlite', logger = false, hasherConcurrency, dist: distDir = join(ROOT, 'dist') }) {
+async function tokenpairServer({ secret, dataDir, username, password, userLookup, store: storeKind = 'sqlite', logger = false, hasherConcurrency, extraUsers = 0, dist: distDir = join(ROOT, 'dist') }) {
   const dist = (path) => import(join(distDir, path));
   const [{ AuthService, createPasswordHasher }, { buildServer }, { SqliteStore }, { SERVER_DEFAULTS }] = await Promise.all([
     dist('index.js'),
@@ -134,7 +134,10 @@ async function tokenpairServer({ secret, dataDir, username, password, userLookup
   const file = join(dataDir, 'tokenpair.sqlite3');
   const sqlite = await SqliteStore.open(file, { synchronous: 'FULL' });
   const hasher = createPasswordHasher(hasherConcurrency ? { maxConcurrent: hasherConcurrency } : {});
-  await sqlite.createUser({ username, passwordHash: await hasher.hash(password), isActive: true });
+  const passwordHash = await hasher.hash(password);
+  await sqlite.createUser({ username, passwordHash, isActive: true });
+  // `${username}-1` … with the same password: logins of many users at once (one user's would be throttled).
+  for (let i = 1; i <= extraUsers; i++) await sqlite.createUser({ username: `${username}-${i}`, passwordHash, isActive: true });
 
   let store = sqlite;
   let closeNaive = async () => {};
