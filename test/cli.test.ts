@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { AuthService, ConfigurationError, newFamilyId, SETTING_NAMES, TokenPairE
 import { ENV_KINDS, envVariable, hasConfiguredKey, loadConfig, resolveSettings } from '../src/server/config.js';
 import { withKeyFileLock } from '../src/server/keys.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { runCli, tempDir } from './helpers/cli-process.js';
+import { CLI, cleanEnv, runCli, tempDir } from './helpers/cli-process.js';
 
 const PASSWORD = 'correct horse battery staple';
 const SECRET = 'cli-test-secret-0123456789abcdef0123456789abcdef';
@@ -614,6 +614,27 @@ describe('check', () => {
     const result = await runCli(['check', ...dir.args()], { env: { TOKENPAIR_SIGNING_KEY: '', TOKENPAIR_KEY_RING: '', TOKENPAIR_TEST_DATABASE_URL: 'postgres://localhost/test' } });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^keys: (none yet|key file) /m);
+  });
+
+  it('check shows the algorithm of the signing key when the algorithm is not set, and where it comes from', async () => {
+    const own = tempDir('tokenpair-cli-alg-');
+    try {
+      assert.equal((await runCli(['keys', 'generate', '--data-dir', own.path], { env: { TOKENPAIR_ALGORITHM: 'ES256' } })).code, 0);
+      const result = await runCli(['check', '--data-dir', own.path]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^algorithm\\s+"ES256"\\s+the signing key \\(key file ${join(own.path, 'keys.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`, 'm'));
+    } finally {
+      own.cleanup();
+    }
+  });
+
+  it('a reader that goes away (check | head) ends the command quietly, not with an EPIPE stack trace', async () => {
+    const child = spawn(process.execPath, [CLI, 'check', ...dir.args()], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the first line
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.deepEqual({ code, stderr }, { code: 0, stderr: '' });
   });
 
   it('jwkUrl is shown without its credentials', async () => {

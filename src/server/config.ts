@@ -347,7 +347,13 @@ export function describeSettings(settings: Settings, config: LoadedConfig, keySo
     // defineSettings turns it on with rotation unless it is set.
     if (name === 'blacklistAfterRotation' && !config.sources.has(name)) source = 'follows rotateRefreshTokens';
     // A JWKS URL may carry credentials (https://user:password@…, ?token=…): shown without them.
-    const shown = name === 'jwkUrl' && typeof value === 'string' ? redactUrl(value) : value;
+    let shown = name === 'jwkUrl' && typeof value === 'string' ? redactUrl(value) : value;
+    // Unset, the algorithm is the signing key's (a key file's keys carry theirs), not the default's.
+    const signing = settings.keyRing?.current;
+    if (name === 'algorithm' && !config.sources.has(name) && keySource && signing) {
+      shown = signing.algorithm;
+      source = `the signing key (${describeSource(keySource)})`;
+    }
     rows.push({ name, value: typeof value === 'function' ? '(function)' : JSON.stringify(shown) ?? 'null', source });
   }
   const ring = settings.keyRing;
