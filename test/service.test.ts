@@ -327,3 +327,48 @@ describe('AuthService: a sliding token\'s revocation outlives every time the tok
     await assert.rejects(service.verify(token), (error: TokenPairError) => error.detail === 'Token is invalid or expired' || error.detail === 'Token is expired');
   });
 });
+
+describe('AuthService: a revoked token whose record is flushed while the store is slow stays refused (R4)', () => {
+  for (const rotate of [true, false]) {
+    it(`refresh ${rotate ? 'with rotation (consume)' : 'without rotation (status)'}: expired by the time the store answered, it is refused, not recorded as never seen and accepted`, async () => {
+      const store = new MemoryStore({ warn: false });
+      const hasher = createPasswordHasher();
+      await store.createUser({ username: 'dora', passwordHash: await hasher.hash('pw'), isActive: true });
+      let now = Date.UTC(2026, 10, 25, 12);
+      // The store call the refresh makes waits at this gate, as behind a lock of a slow database.
+      let open: () => void = () => {};
+      let arrived: () => void = () => {};
+      const atGate = new Promise<void>((resolve) => (arrived = resolve));
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const slowOp = rotate ? 'consume' : 'status';
+      let gated = false;
+      const slow = new Proxy(store, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver);
+          if (typeof value !== 'function') return value;
+          if (name !== slowOp) return value.bind(target);
+          return async (...args: unknown[]) => {
+            if (gated) {
+              arrived();
+              await gate;
+            }
+            return value.apply(target, args);
+          };
+        },
+      });
+      const settings = { signingKey: HS_SECRET, rotateRefreshTokens: rotate, refreshTokenLifetime: '10s', leeway: 0 };
+      const service = new AuthService({ settings, userStore: store, tokenStore: slow, hasher, clock: () => now });
+      const client = { userAgent: null, address: null };
+      const { refresh } = await service.obtainPair({ username: 'dora', password: 'pw' }, client);
+      await service.blacklist(refresh);
+      now += 9_000; // still valid when the refresh checks the signature and exp
+      gated = true;
+      const pending = service.refresh(refresh, client);
+      await atGate;
+      now += 2_000; // expired now: the flush (at now − leeway) deletes its record, the revocation with it
+      assert.ok((await store.flushExpired(Math.floor(now / 1000), 1000)) >= 1);
+      open();
+      await assert.rejects(pending, (error: TokenPairError) => error.code === 'token_not_valid' && error.detail === 'Token is expired');
+    });
+  }
+});

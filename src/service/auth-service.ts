@@ -243,11 +243,23 @@ export class AuthService {
   }
 
   /** The state of a refresh/sliding token in the store, as the wire error it implies. */
-  async #checkNotRevoked(jti: string): Promise<void> {
+  async #checkNotRevoked(token: Token): Promise<void> {
     if (!this.store) return;
-    const status = await guarded(this.store.status(jti, this.#now()));
+    const status = await guarded(this.store.status(token.jti, this.#now()));
     if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
     if (status === 'session_expired') throw new TokenError('token_expired');
+    this.#stillUnexpired(token);
+  }
+
+  /**
+   * `exp` again, on the clock of now, after the store answered (R4). The store may have taken
+   * seconds (a lock, a slow database), and `flushexpiredtokens` deletes the record of a token once
+   * it has expired beyond the leeway: a revoked token whose record went in the meantime would look
+   * never seen ("unknown"), and pass. Any record the flush could have deleted belongs to a token this
+   * check now refuses.
+   */
+  #stillUnexpired(token: Token): void {
+    token.checkExp('exp', this.tokens.context.now());
   }
 
   /**
@@ -260,7 +272,7 @@ export class AuthService {
     await this.#checkTokenUser(token);
     const s = this.settings;
     if (!s.rotateRefreshTokens) {
-      await this.#checkNotRevoked(token.jti);
+      await this.#checkNotRevoked(token);
       if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
       return { access: token.accessToken.toString() };
     }
@@ -279,6 +291,8 @@ export class AuthService {
       }));
       if (outcome.status === 'session_expired') throw new TokenError('token_expired');
       if (outcome.status !== 'consumed') throw new TokenError('token_blacklisted');
+      // A token whose record was flushed while this waited was recorded again as never seen: refuse it.
+      this.#stillUnexpired(token);
     }
     return { access: token.accessToken.toString(), refresh: successor.toString() };
   }
@@ -286,7 +300,7 @@ export class AuthService {
   /** POST /api/token/sliding/refresh/ — same `jti` and `refresh_exp`, new `exp`/`iat`. */
   async refreshSliding(slidingToken: unknown, client: ClientContext): Promise<{ token: string }> {
     const token = await this.tokens.sliding.verify(slidingToken);
-    await this.#checkNotRevoked(token.jti);
+    await this.#checkNotRevoked(token);
     await this.#checkTokenUser(token);
     const next = token.refreshed();
     if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
@@ -299,7 +313,7 @@ export class AuthService {
   async verify(token: unknown): Promise<void> {
     const verified = await this.tokens.untyped.verify(token);
     const type = verified.tokenType;
-    if (type === 'refresh' || type === 'sliding') await this.#checkNotRevoked(verified.jti);
+    if (type === 'refresh' || type === 'sliding') await this.#checkNotRevoked(verified);
   }
 
   /**
@@ -373,7 +387,7 @@ export class AuthService {
       const tokenClass = this.tokens.classFor(type);
       try {
         const verified = this.#verifiesSync ? tokenClass.verifySync(raw) : await tokenClass.verify(raw);
-        if (type !== 'access') await this.#checkNotRevoked(verified.jti);
+        if (type !== 'access') await this.#checkNotRevoked(verified);
         // Only a token that passed every check of its class is the answer: a revoked sliding token
         // must not stay behind as the result when the next class refuses it too.
         token = verified;
