@@ -6,7 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ClientOptions, type FetchLike, type TokenpairClient, TokenpairClientError, createClient, memoryStorage, readTokenTimes } from '../src/client/index.js';
+import { Readable } from 'node:stream';
+import { type ClientOptions, type FetchLike, type TokenpairClient, REFRESH_RETRY_MS, TokenpairClientError, createClient, memoryStorage, readTokenTimes } from '../src/client/index.js';
 import { type ContractServer, type StartServer, PASSWORD, createTestUser, startExpress, startFastify, startFetch } from './helpers/http-servers.js';
 
 interface Sent {
@@ -169,6 +170,64 @@ function runClientSuite(name: string, start: StartServer): void {
         assert.equal(used.filter((t) => t === fresh).length, 10);
       });
 
+      it('a refresh that fails without ending the session (503): one refresh for a burst of 20, each gets its 401, no other refresh for REFRESH_RETRY_MS', async () => {
+        let refreshDown = true;
+        let clientNow = Date.now();
+        const storage = memoryStorage();
+        const unavailable = (sent: Sent) =>
+          refreshDown && sent.url.pathname === REFRESH ? Response.json({ detail: 'Service temporarily unavailable.', code: 'service_unavailable' }, { status: 503 }) : undefined;
+        const { client, tokens, to } = await loggedIn(env, { storage, clock: () => clientNow }, unavailable);
+        env.advanceServer(301);
+        const burst = await concurrently(client, 20);
+        assert.deepEqual(burst.map((r) => r.status), Array(20).fill(401));
+        assert.equal(to(REFRESH).length, 1, 'a refresh storm');
+        assert.equal(await storage.get('access'), tokens.access, 'the session is kept');
+        // Within REFRESH_RETRY_MS of the failure: the 401 as is, no refresh.
+        clientNow += REFRESH_RETRY_MS - 1;
+        assert.equal((await client.fetch(ME)).status, 401);
+        assert.equal(to(REFRESH).length, 1);
+        // Later, with the server back, the next 401 refreshes again, and the request succeeds.
+        clientNow += 2;
+        refreshDown = false;
+        const later = await client.fetch(ME);
+        assert.equal(later.status, 200);
+        assert.equal(to(REFRESH).length, 2);
+      });
+
+      it('an AbortSignal ends the call at once while a refresh it waits for goes on; an aborted one sends nothing', async () => {
+        // Every refresh takes 2 s on the way to the server.
+        let refreshes = 0;
+        let meSent = 0;
+        const slowFetch: FetchLike = async (input, init) => {
+          const request = new Request(input, init);
+          const path = new URL(request.url).pathname;
+          if (path === REFRESH) {
+            refreshes += 1;
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+          }
+          if (path === ME) meSent += 1;
+          return globalThis.fetch(request);
+        };
+        const client = createClient({ baseUrl: server.baseUrl, fetch: slowFetch });
+        await client.login('alice', PASSWORD);
+        env.advanceServer(301);
+        const patient = client.fetch(ME);
+        const started = Date.now();
+        const impatient = client.fetch(ME, { signal: AbortSignal.timeout(100) });
+        await assert.rejects(impatient, (error: Error) => error.name === 'TimeoutError');
+        const abortedAfter = Date.now() - started;
+        assert.equal((await patient).status, 200, 'the refresh went on for the other caller');
+        const refreshedAfter = Date.now() - started;
+        // Aborted at 100 ms, long before the 2 s refresh it was waiting for (which it did not wait out).
+        assert.ok(refreshedAfter >= 1900 && abortedAfter < 1500, `aborted after ${abortedAfter} ms, the refresh took ${refreshedAfter} ms`);
+        assert.equal(refreshes, 1);
+        const aborted = new AbortController();
+        aborted.abort();
+        const before = meSent;
+        await assert.rejects(client.fetch(ME, { signal: aborted.signal }), (error: Error) => error.name === 'AbortError');
+        assert.equal(meSent, before, 'nothing was sent');
+      });
+
       it('rotation: the new refresh token is stored and used by the next refresh', async () => {
         const storage = memoryStorage();
         const { client, tokens, to } = await loggedIn(env, { storage });
@@ -289,6 +348,19 @@ function runClientSuite(name: string, start: StartServer): void {
         assert.deepEqual(await json(response), { echo: { n: 1 } });
         assert.equal(to(REFRESH).length, 1);
         assert.deepEqual(to('/echo/').map((s) => s.body), ['{"n":1}', '{"n":1}']);
+      });
+
+      it('an async-iterable body (a generator, a stream.Readable) is buffered and sent again', async () => {
+        for (const [n, body] of [
+          [3, (async function* () { yield '{"n":'; yield new TextEncoder().encode('3}'); })()],
+          [4, Readable.from([Buffer.from('{"n":4}')])],
+        ] as const) {
+          const { client, to } = await loggedIn(env, {}, firstEchoRefused());
+          const response = await client.fetch('/echo/', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as unknown as RequestInit);
+          assert.equal(response.status, 200);
+          assert.deepEqual(await json(response), { echo: { n } });
+          assert.deepEqual(to('/echo/').map((s) => s.body), [`{"n":${n}}`, `{"n":${n}}`]);
+        }
       });
 
       it('a Request object is cloned before the first attempt', async () => {

@@ -134,6 +134,61 @@ async function wireBody(response: Response): Promise<{ code?: unknown; detail?: 
 const REFRESH_CODES: ReadonlySet<string> = new Set(['token_not_valid', 'password_changed']);
 
 /**
+ * After a refresh that failed without ending the session (503, network error), no other refresh
+ * starts for this long: the requests of the same burst get their 401s instead of a refresh each.
+ */
+export const REFRESH_RETRY_MS = 1000;
+
+/** The reason of an aborted signal, thrown as fetch would throw it. */
+function throwIfAborted(signal: AbortSignal | null | undefined): void {
+  if (signal?.aborted) throw signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the work behind `promise` goes on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function isAsyncIterable(body: unknown): body is AsyncIterable<unknown> {
+  return typeof body === 'object' && body !== null && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+/** An async-iterable body (chunks of bytes or text) in one buffer, so that it can be sent twice. */
+async function bufferIterable(body: AsyncIterable<unknown>): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const encoder = new TextEncoder();
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk instanceof Uint8Array ? chunk : ArrayBuffer.isView(chunk) ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) : chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : null;
+    if (!bytes) throw new TypeError('tokenpair client: an async-iterable body must yield bytes or strings');
+    chunks.push(bytes);
+    size += bytes.byteLength;
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
+}
+
+/**
  * Creates a client for one tokenpair API.
  *
  * Single-flight: every request that gets 401 `token_not_valid` (or `password_changed`) waits for one
@@ -173,6 +228,9 @@ export function createClient(options: ClientOptions): TokenpairClient {
 
   /** The single in-flight refresh, shared by every caller. */
   let inflight: Promise<string> | null = null;
+  /** How many authenticated requests were sent; the last refresh that failed (not a 401: 503, network) and when. */
+  let sent = 0;
+  let failed: { seq: number; at: number } | null = null;
   /** Bumped by login, logout and expiry: a refresh that started in another session must not store its result. */
   let generation = 0;
   /** While a logout runs, a failed refresh does not count as an expired session. */
@@ -214,6 +272,7 @@ export function createClient(options: ClientOptions): TokenpairClient {
     await storage.set('access', tokens.access);
     if (transport === 'body' && typeof tokens.refresh === 'string') await storage.set('refresh', tokens.refresh);
     received = { token: tokens.access, at: now() };
+    failed = null;
   }
 
   async function forget(): Promise<void> {
@@ -265,18 +324,37 @@ export function createClient(options: ClientOptions): TokenpairClient {
   }
 
   function refresh(): Promise<string> {
-    inflight ??= runRefresh().finally(() => {
-      inflight = null;
-    });
+    if (!inflight) {
+      const seq = sent;
+      inflight = runRefresh().then(
+        (token) => {
+          failed = null;
+          return token;
+        },
+        (error: unknown) => {
+          // The server could not refresh (503, network): requests that left before now got their
+          // 401s for the same reason, and asking again at once would not help (no refresh storm).
+          failed = { seq: Math.max(seq, sent), at: now() };
+          throw error;
+        },
+      ).finally(() => {
+        inflight = null;
+      });
+    }
     return inflight;
   }
 
-  /** After a 401 `token_not_valid` for `used`: the token to retry with, or `null` to give up. */
-  async function renewAfter(used: string): Promise<string | null> {
+  /**
+   * After a 401 `token_not_valid` for `used`, on a request that was the `seq`-th sent: the token to
+   * retry with, or `null` to give up (the caller gets its 401).
+   */
+  async function renewAfter(used: string, seq: number): Promise<string | null> {
     if (inflight) return inflight.catch(() => null);
     const current = await storage.get('access');
     // Someone else refreshed after this request left (or the session ended): no second refresh.
     if (current !== used) return current;
+    // A refresh failed after this request left, or less than REFRESH_RETRY_MS ago: not again.
+    if (failed && (seq <= failed.seq || now() - failed.at < REFRESH_RETRY_MS)) return null;
     return refresh().catch(() => null);
   }
 
@@ -301,16 +379,19 @@ export function createClient(options: ClientOptions): TokenpairClient {
    * The core of every authenticated call: `attempt(token)` sends the request (at most twice).
    * `restore`: with the cookie transport and no stored access token, refresh first (after a reload).
    */
-  async function authorized(attempt: (token: string | null) => Promise<Response>, restore: boolean): Promise<Response> {
+  async function authorized(attempt: (token: string | null) => Promise<Response>, restore: boolean, signal?: AbortSignal | null): Promise<Response> {
+    throwIfAborted(signal);
     let token = await storage.get('access');
     let refreshedFirst = false;
-    if ((token === null && restore && transport === 'cookie') || (token !== null && dueForRefresh(token))) {
+    const recentlyFailed = failed !== null && now() - failed.at < REFRESH_RETRY_MS;
+    if (!recentlyFailed && ((token === null && restore && transport === 'cookie') || (token !== null && dueForRefresh(token)))) {
       refreshedFirst = true;
-      token = await refresh().catch(() => storage.get('access'));
+      token = await untilAborted(refresh().catch(() => storage.get('access')), signal);
     }
+    const seq = ++sent;
     const response = await attempt(token);
     if (token === null || refreshedFirst || response.status !== 401 || !REFRESH_CODES.has(String((await wireBody(response))?.code))) return response;
-    const next = await renewAfter(token);
+    const next = await untilAborted(renewAfter(token, seq), signal);
     if (next === null) return response;
     await response.body?.cancel();
     return attempt(next);
@@ -322,13 +403,17 @@ export function createClient(options: ClientOptions): TokenpairClient {
     const headers = new Headers(init?.headers ?? (isRequest ? input.headers : undefined));
     if (headers.has(authHeaderName) || new URL(url).origin !== root.origin) return send(isRequest ? input : url, init);
     const base: RequestInit = { ...init };
-    // A stream can be read once: buffer it so that the retry can send it again.
+    // A stream can be read once: buffer it so that the retry can send it again. So can Node's
+    // async-iterable bodies (a stream.Readable, a generator), which Node's fetch accepts.
     if (typeof ReadableStream !== 'undefined' && base.body instanceof ReadableStream) {
       base.body = await new Response(base.body).arrayBuffer();
+    } else if (isAsyncIterable(base.body)) {
+      base.body = await bufferIterable(base.body);
     }
     // The first attempt consumes the Request's body; the clone is the retry's.
     const requests: Request[] = isRequest ? [input, input.clone()] : [];
-    return authorized((token) => send(requests.shift() ?? url, { ...base, headers: withToken(new Headers(headers), token) }), false);
+    const signal = init?.signal ?? (isRequest ? input.signal : null);
+    return authorized((token) => send(requests.shift() ?? url, { ...base, headers: withToken(new Headers(headers), token) }), false, signal);
   }
 
   async function expectStatus(response: Response, ...ok: number[]): Promise<void> {
