@@ -403,7 +403,7 @@ describe('tokenpair serve with settings from the environment', () => {
 });
 
 describe('buildServer (in process)', () => {
-  async function setup(options: { ping?: () => Promise<void>; requestTimeout?: number } = {}) {
+  async function setup(options: { ping?: () => Promise<void>; requestTimeout?: number; allowedOrigins?: string[] } = {}) {
     const store = new MemoryStore();
     const hasher = createPasswordHasher();
     await store.createUser({ username: 'carol', passwordHash: await hasher.hash(PASSWORD), isActive: true });
@@ -414,11 +414,40 @@ describe('buildServer (in process)', () => {
       events.push('store closed');
       await close();
     };
-    const service = new AuthService({ settings: { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true }, userStore: store, tokenStore: store, throttleStore: store, hasher });
+    const settings = { signingKey: SECRET, rotateRefreshTokens: true, checkRevokeToken: true, ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}) };
+    const service = new AuthService({ settings, userStore: store, tokenStore: store, throttleStore: store, hasher });
     const lines: string[] = [];
     const app = buildServer({ service, store, logger: { level: 'trace', destination: { write: (line: string) => lines.push(line) } }, ...(options.requestTimeout ? { requestTimeout: options.requestTimeout } : {}) });
     return { app, store, events, lines };
   }
+
+  it('GET /api/me/ gives a listed origin the CORS headers of the token endpoints (its 401 too), and answers its preflight', async () => {
+    const listed = 'https://app.example.test';
+    const { app } = await setup({ allowedOrigins: [listed] });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    try {
+      const login = await fetch(`${base}/api/token/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: PASSWORD }) });
+      const { access } = (await login.json()) as { access: string };
+      const cors = (response: Response) =>
+        Object.fromEntries(['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age', 'vary', 'allow'].map((name) => [name, response.headers.get(name)]));
+      const ok = await fetch(`${base}/api/me/`, { headers: { origin: listed, authorization: `Bearer ${access}` } });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(cors(ok), { 'access-control-allow-origin': listed, 'access-control-allow-credentials': 'true', 'access-control-allow-methods': null, 'access-control-allow-headers': null, 'access-control-max-age': null, vary: 'Origin', allow: null });
+      const refused = await fetch(`${base}/api/me/`, { headers: { origin: listed, authorization: 'Bearer x.y.z' } });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get('access-control-allow-origin'), listed);
+      assert.equal(refused.headers.get('www-authenticate'), 'Bearer realm="api"');
+      const preflight = await fetch(`${base}/api/me/`, { method: 'OPTIONS', headers: { origin: listed, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+      assert.equal(preflight.status, 204);
+      assert.deepEqual(cors(preflight), { 'access-control-allow-origin': listed, 'access-control-allow-credentials': 'true', 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600', vary: 'Origin', allow: 'GET, HEAD, OPTIONS' });
+      const foreign = await fetch(`${base}/api/me/`, { headers: { origin: 'https://evil.example.test', authorization: `Bearer ${access}` } });
+      assert.equal(foreign.status, 200);
+      assert.deepEqual(cors(foreign), { 'access-control-allow-origin': null, 'access-control-allow-credentials': null, 'access-control-allow-methods': null, 'access-control-allow-headers': null, 'access-control-max-age': null, vary: 'Origin', allow: null });
+    } finally {
+      await app.close();
+    }
+  });
 
   it('logs every request but never a token, a password or an Authorization header', async () => {
     const { app, lines } = await setup();

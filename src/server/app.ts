@@ -6,10 +6,11 @@
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { fastifyAuthenticator, fastifyAuthenticatorSync, tokenpairFastify } from '../adapters/fastify.js';
 import { WIRE_ERRORS, type WireError } from '../errors.js';
 import { DEFAULT_PATHS, type HandlerOptions } from '../http/handler.js';
+import { OriginPolicy } from '../http/origin.js';
 import type { AuthService } from '../service/auth-service.js';
 import { registerDemo } from './demo/routes.js';
 import { openApiDocument } from './openapi.js';
@@ -198,9 +199,24 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // The bearer check inside the handler rather than as a preHandler: one hook stage less on the
   // route every client calls most; and without a promise when the service can check synchronously
   // (local keys, stateless or the SQLite/memory lookup): bench/README.md, http-me.
+  // With an allow-list, a listed front end (another origin) may call /api/me/ too, and read its
+  // 401 to know it must refresh: the same CORS headers as the token endpoints. Without one the
+  // route is left as it is (no per-request work).
+  const origins = new OriginPolicy(service.settings.allowedOrigins);
+  const meCors = { methods: 'GET, HEAD', headers: `${service.settings.authHeaderName.toLowerCase()}, content-type` };
+  const addCors = origins.hasAllowList
+    ? (request: FastifyRequest, reply: FastifyReply) => {
+        reply.header('vary', 'Origin').headers(origins.corsHeaders(request.headers as Record<string, string | undefined>, request.method, meCors));
+      }
+    : null;
+  app.options(ME_PATH, (request, reply) => {
+    addCors?.(request, reply);
+    reply.code(204).header('allow', 'GET, HEAD, OPTIONS').send();
+  });
   if (service.authenticatesSync) {
     const authenticate = fastifyAuthenticatorSync(service);
     app.get(ME_PATH, (request, reply) => {
+      addCors?.(request, reply);
       const user = authenticate(request, reply);
       // undefined: the 401 is sent already. Fastify sends what a synchronous handler returns.
       return user === undefined ? undefined : { id: user.id, username: user.username };
@@ -208,6 +224,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   } else {
     const authenticate = fastifyAuthenticator(service);
     app.get(ME_PATH, async (request, reply) => {
+      addCors?.(request, reply);
       const user = await authenticate(request, reply);
       return user === undefined ? reply : { id: user.id, username: user.username };
     });
