@@ -261,6 +261,18 @@ describe('three tokenpair serve processes on one PostgreSQL database', { ...pgSu
     console.log(`# ${ROUNDS} rounds x ${PARALLEL} parallel refreshes over 3 instances: wins A ${wins[0]}, B ${wins[1]}, C ${wins[2]}; ${Date.now() - started} ms`);
   });
 
+  it('a username too long for a PostgreSQL index (20,000 random characters) is a plain 401, and is still throttled', async () => {
+    const long = randomBytes(15_000).toString('base64url').slice(0, 20_000);
+    for (let i = 0; i < THROTTLE; i++) {
+      assert.deepEqual(sb(await post(A(), '/api/token/', { username: long, password: 'wrong' })), {
+        status: 401,
+        body: { detail: 'No active account found with the given credentials', code: 'no_active_account' },
+      });
+    }
+    const throttled = await post(B(), '/api/token/', { username: long, password: 'wrong' });
+    assert.equal(throttled.status, 429, JSON.stringify(throttled.body));
+  });
+
   it(`failed logins on A count toward the throttle on B and C (${THROTTLE} per username)`, async () => {
     for (let i = 0; i < THROTTLE; i++) {
       const reply = await post(A(), '/api/token/', { username: 'carol', password: 'wrong password' });

@@ -6,7 +6,15 @@
  * the failures. Once a key reaches its limit, every login for it — the correct password included —
  * gets 429 until the window ends; nothing locks for good.
  */
+import { createHash } from 'node:crypto';
 import type { ThrottleLimit, ThrottleStore } from '../store/types.js';
+
+/**
+ * A username longer than this is counted under its SHA-256 (`uh:<hex>`): a key of any length is
+ * hostile input, and PostgreSQL cannot index one over ~2.7 kB (that failed as 503, store
+ * unavailable). `u:` keys never start with `uh:`, so the two never collide.
+ */
+const MAX_PLAIN_KEY = 256;
 
 export interface LoginThrottleOptions {
   store: ThrottleStore;
@@ -19,6 +27,11 @@ export interface LoginThrottleOptions {
 /** Case- and width-insensitive: "Ada", "ADA" and full-width "Ａｄａ" count as one username. */
 export function normaliseUsername(username: string): string {
   return username.normalize('NFKC').trim().toLowerCase();
+}
+
+/** The throttle key of a normalised username. */
+export function usernameKey(name: string): string {
+  return name.length <= MAX_PLAIN_KEY ? `u:${name}` : `uh:${createHash('sha256').update(name).digest('hex')}`;
 }
 
 /** A counted attempt: give it back with `LoginThrottle.forgive` when the login succeeds. */
@@ -37,7 +50,7 @@ export class LoginThrottle {
   #limits(username: string, address: string | null): ThrottleLimit[] {
     const { perUsername, perAddress } = this.#options;
     const limits: ThrottleLimit[] = [];
-    if (perUsername > 0) limits.push({ key: `u:${normaliseUsername(username)}`, limit: perUsername });
+    if (perUsername > 0) limits.push({ key: usernameKey(normaliseUsername(username)), limit: perUsername });
     if (perAddress > 0 && address) limits.push({ key: `a:${address}`, limit: perAddress });
     return limits;
   }
