@@ -372,3 +372,38 @@ describe('AuthService: a revoked token whose record is flushed while the store i
     });
   }
 });
+
+describe('AuthService fails closed when a custom store throws instead of rejecting (S12)', () => {
+  it('a user store and a token store whose methods throw synchronously: 503 service_unavailable, never the raw error', async () => {
+    const memory = new MemoryStore({ warn: false });
+    const hasher = createPasswordHasher();
+    const erin = await memory.createUser({ username: 'erin', passwordHash: await hasher.hash('pw'), isActive: true });
+    let broken = false;
+    const poolClosed = () => {
+      throw new Error('pool is closed');
+    };
+    // Plain methods, not async: a driver that throws before it returns a promise.
+    const users: UserStore = {
+      findById: (id) => (broken ? poolClosed() : memory.findById(id)),
+      findByUsername: (name) => (broken ? poolClosed() : memory.findByUsername(name)),
+    };
+    const tokens = new Proxy(memory, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (broken && ['consume', 'status', 'startFamily', 'blacklist', 'blacklistSession'].includes(String(name)) ? poolClosed() : value.apply(target, args));
+      },
+    });
+    const service = new AuthService({ settings: { signingKey: HS_SECRET, rotateRefreshTokens: true }, userStore: users, tokenStore: tokens, hasher });
+    const client = { userAgent: null, address: null };
+    const pair = await service.obtainPair({ username: 'erin', password: 'pw' }, client);
+    assert.equal(service.authenticatesSync, false);
+    assert.equal((await service.authenticate(`Bearer ${pair.access}`)).id, erin.id);
+    broken = true;
+    const unavailable = (error: TokenPairError) => error.code === 'service_unavailable' && error.status === 503;
+    await assert.rejects(service.authenticate(`Bearer ${pair.access}`), unavailable);
+    await assert.rejects(service.obtainPair({ username: 'erin', password: 'pw' }, client), unavailable);
+    await assert.rejects(service.refresh(pair.refresh, client), unavailable);
+    await assert.rejects(service.blacklist(pair.refresh), unavailable);
+  });
+});

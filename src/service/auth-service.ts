@@ -67,10 +67,14 @@ function failClosed(error: unknown): never {
   throw new TokenPairError('service_unavailable', `store unavailable: ${(error as Error)?.message ?? error}`);
 }
 
-/** A store or hasher call, failing closed. */
-async function guarded<T>(work: Promise<T>): Promise<T> {
+/**
+ * A store or hasher call, failing closed. A thunk, so that a method that throws instead of
+ * rejecting (a custom store that is not `async`, a driver's synchronous "pool is closed") fails
+ * closed as well.
+ */
+async function guarded<T>(work: () => Promise<T> | T): Promise<T> {
   try {
-    return await work;
+    return await work();
   } catch (error) {
     return failClosed(error);
   }
@@ -167,36 +171,41 @@ export class AuthService {
     const now = this.#now();
     let attempt: Attempt | null = null;
     if (this.#throttle) {
-      const taken = await guarded(this.#throttle.attempt(username, client.address, now));
+      const throttle = this.#throttle;
+      const taken = await guarded(() => throttle.attempt(username, client.address, now));
       if ('retryAfter' in taken) throw new ThrottledError(taken.retryAfter);
       attempt = taken.attempt;
     }
     let user: UserRecord | null = null;
     let ok = false;
     if (!passwordTooLong(password)) {
-      user = await guarded(this.users.findByUsername(username));
-      if (!user) {
-        await guarded(this.hasher.verifyDummy(password));
-      } else if (this.users.verifyPassword) {
-        ok = await guarded(this.users.verifyPassword(user, password));
+      const found = await guarded(() => this.users.findByUsername(username));
+      user = found;
+      const verifyPassword = this.users.verifyPassword?.bind(this.users);
+      if (!found) {
+        await guarded(() => this.hasher.verifyDummy(password));
+      } else if (verifyPassword) {
+        ok = await guarded(() => verifyPassword(found, password));
       } else {
-        const result = await guarded(this.hasher.verify(user.passwordHash, password));
+        const result = await guarded(() => this.hasher.verify(found.passwordHash, password));
         ok = result.ok;
         if (ok && result.needsRehash && this.users.setPasswordHash) {
           // Imported Django hashes (and weaker argon2 parameters) become argon2id on first login (S16).
-          await guarded(this.hasher.hash(password).then((hash) => this.users.setPasswordHash!(user!.id, hash, false)));
+          await guarded(() => this.hasher.hash(password).then((hash) => this.users.setPasswordHash!(user!.id, hash, false)));
         }
       }
     } else {
-      await guarded(this.hasher.verifyDummy(password.slice(0, 64)));
+      await guarded(() => this.hasher.verifyDummy(password.slice(0, 64)));
     }
     if (!ok || !user || !this.settings.userAuthenticationRule(user as unknown as UserLike)) {
       // The attempt, counted before the check, stays counted: it is a failure.
       if (this.settings.onLoginFailed) await this.settings.onLoginFailed({ [this.settings.usernameField]: username }, client.request);
       throw new TokenPairError('no_active_account');
     }
-    if (attempt) await guarded(this.#throttle!.forgive(attempt));
-    if (this.settings.updateLastLogin && this.users.updateLastLogin) await guarded(this.users.updateLastLogin(user.id, now));
+    if (attempt) await guarded(() => this.#throttle!.forgive(attempt));
+    const updateLastLogin = this.users.updateLastLogin?.bind(this.users);
+    const userId = user.id;
+    if (this.settings.updateLastLogin && updateLastLogin) await guarded(() => updateLastLogin(userId, now));
     if (this.settings.onLoginSuccess) await this.settings.onLoginSuccess(user as unknown as UserLike, client.request);
     return user;
   }
@@ -205,9 +214,10 @@ export class AuthService {
   async obtainPair(credentials: Credentials, client: ClientContext): Promise<{ refresh: string; access: string }> {
     const user = await this.authenticateCredentials(credentials, client);
     const { refresh, access } = await this.tokens.issuePair(this.#userLike(user));
-    if (this.store) {
+    const store = this.store;
+    if (store) {
       const now = this.#now();
-      await guarded(this.store.startFamily(this.#record(refresh, newFamilyId()), client, this.#absoluteExpiry(now)));
+      await guarded(() => store.startFamily(this.#record(refresh, newFamilyId()), client, this.#absoluteExpiry(now)));
     }
     return { refresh: refresh.toString(), access: access.toString() };
   }
@@ -216,8 +226,9 @@ export class AuthService {
   async obtainSliding(credentials: Credentials, client: ClientContext): Promise<{ token: string }> {
     const user = await this.authenticateCredentials(credentials, client);
     const token = await this.tokens.issueSliding(this.#userLike(user));
-    if (this.store) {
-      await guarded(this.store.startFamily(this.#record(token, newFamilyId()), client, this.#absoluteExpiry(this.#now())));
+    const store = this.store;
+    if (store) {
+      await guarded(() => store.startFamily(this.#record(token, newFamilyId()), client, this.#absoluteExpiry(this.#now())));
     }
     return { token: token.toString() };
   }
@@ -232,7 +243,7 @@ export class AuthService {
   async #checkTokenUser(token: Token): Promise<void> {
     const id = token.userId;
     if (id === undefined) throw new TokenError('token_no_user_id');
-    const user = await guarded(this.users.findById(id));
+    const user = await guarded(() => this.users.findById(id));
     if (!user || !this.settings.userAuthenticationRule(user as unknown as UserLike)) throw new TokenPairError('no_active_account_for_token');
     this.#checkStamp(token.payload, user);
   }
@@ -244,8 +255,9 @@ export class AuthService {
 
   /** The state of a refresh/sliding token in the store, as the wire error it implies. */
   async #checkNotRevoked(token: Token): Promise<void> {
-    if (!this.store) return;
-    const status = await guarded(this.store.status(token.jti, this.#now()));
+    const store = this.store;
+    if (!store) return;
+    const status = await guarded(() => store.status(token.jti, this.#now()));
     if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
     if (status === 'session_expired') throw new TokenError('token_expired');
     this.#stillUnexpired(token);
@@ -273,7 +285,8 @@ export class AuthService {
     const s = this.settings;
     if (!s.rotateRefreshTokens) {
       await this.#checkNotRevoked(token);
-      if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
+      const store = this.store;
+      if (store) await guarded(() => store.touch(token.jti, client, this.#now()));
       return { access: token.accessToken.toString() };
     }
     const successor = token.rotated();
@@ -281,7 +294,8 @@ export class AuthService {
       // With blacklisting after rotation the presented token is spent; without it, it stays usable.
       // Either way its successor joins its family (its session) in the same transaction.
       const spend = s.blacklistAfterRotation;
-      const outcome = await guarded(this.store.consume({
+      const store = this.store;
+      const outcome = await guarded(() => store.consume({
         token: this.#record(token, newFamilyId()),
         successor: this.#record(successor, ''),
         spend,
@@ -303,7 +317,8 @@ export class AuthService {
     await this.#checkNotRevoked(token);
     await this.#checkTokenUser(token);
     const next = token.refreshed();
-    if (this.store) await guarded(this.store.touch(token.jti, client, this.#now()));
+    const store = this.store;
+    if (store) await guarded(() => store.touch(token.jti, client, this.#now()));
     return { token: next.toString() };
   }
 
@@ -328,17 +343,18 @@ export class AuthService {
   async #revokeToken(token: RefreshToken | SlidingToken): Promise<void> {
     const store = this.#requireStore();
     const now = this.#now();
-    const status = await guarded(store.status(token.jti, now));
+    const status = await guarded(() => store.status(token.jti, now));
     if (status === 'revoked' || status === 'used') throw new TokenError('token_blacklisted');
     const record = this.#record(token, newFamilyId());
     if (store.blacklistSession) {
       // The token and its session in one durable write.
-      if ((await guarded(store.blacklistSession(record, 'logout', now))) === 'already_blacklisted') throw new TokenError('token_blacklisted');
+      const blacklistSession = store.blacklistSession.bind(store);
+      if ((await guarded(() => blacklistSession(record, 'logout', now))) === 'already_blacklisted') throw new TokenError('token_blacklisted');
       return;
     }
-    const result = await guarded(store.blacklist(record, 'logout', now));
+    const result = await guarded(() => store.blacklist(record, 'logout', now));
     if (result === 'already_blacklisted') throw new TokenError('token_blacklisted');
-    await guarded(store.revokeFamilyOf(token.jti, 'logout', now));
+    await guarded(() => store.revokeFamilyOf(token.jti, 'logout', now));
   }
 
   #requireStore(): TokenStore {
@@ -356,20 +372,21 @@ export class AuthService {
   /** POST /api/logout/all/ — every family revoked and the security stamp changed (S10). */
   async logoutAll(principal: Principal): Promise<number> {
     const store = this.#requireStore();
-    const count = await guarded(store.revokeUserFamilies(principal.id, 'logout_all', this.#now()));
-    if (this.users.rotateSecurityStamp) await guarded(this.users.rotateSecurityStamp(principal.id));
+    const count = await guarded(() => store.revokeUserFamilies(principal.id, 'logout_all', this.#now()));
+    const rotateSecurityStamp = this.users.rotateSecurityStamp?.bind(this.users);
+    if (rotateSecurityStamp) await guarded(() => rotateSecurityStamp(principal.id));
     return count;
   }
 
   /** GET /api/sessions/ */
   async listSessions(principal: Principal): Promise<SessionView[]> {
-    const sessions = await guarded(this.#requireStore().listSessions(principal.id, this.#now()));
+    const sessions = await guarded(() => this.#requireStore().listSessions(principal.id, this.#now()));
     return sessions.map(sessionView);
   }
 
   /** DELETE /api/sessions/{id}/ — `false` when the user has no such live session (404). */
   async revokeSession(principal: Principal, sessionId: string): Promise<boolean> {
-    return guarded(this.#requireStore().revokeSession(principal.id, sessionId, 'session_revoked', this.#now()));
+    return guarded(() => this.#requireStore().revokeSession(principal.id, sessionId, 'session_revoked', this.#now()));
   }
 
   // ---- the bearer authenticator ------------------------------------------------------------
@@ -400,7 +417,7 @@ export class AuthService {
     if (!token) throw new InvalidTokenForAnyType(messages);
     const id = this.#bearerUserId(token);
     if (!this.settings.userLookup) return this.#statelessPrincipal(token, id);
-    return this.#lookedUpPrincipal(token, id, await guarded(this.users.findById(id)));
+    return this.#lookedUpPrincipal(token, id, await guarded(() => this.users.findById(id)));
   }
 
   /**
