@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { tokenpairRouter } from '../src/adapters/express.js';
+import { requireAuth, tokenpairRouter } from '../src/adapters/express.js';
 import { fastifyRequireAuth, tokenpairFastify } from '../src/adapters/fastify.js';
 import { createFetchHandler } from '../src/adapters/fetch.js';
 import { call, runHttpContract } from './helpers/http-contract.js';
@@ -87,6 +87,47 @@ describe('mounting the adapters', () => {
     // The stream was not consumed by a parser (not its content type): tokenpair reads it itself.
     const text = await call(baseUrl, 'POST', '/api/token/', { body: 'x', headers: { 'content-type': 'text/plain' } });
     assert.equal(text.status, 415);
+    // Deeply nested bodies the parser accepted: the same 400s as without it, never a 500 (S18).
+    const deepList = await call(baseUrl, 'POST', '/api/token/', { body: `${'['.repeat(5000)}${']'.repeat(5000)}`, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([deepList.status, deepList.body], [400, { non_field_errors: ['Invalid data. Expected a dictionary, but got list.'] }]);
+    const deepField = await call(baseUrl, 'POST', '/api/token/', { body: `{"username":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)},"password":"x"}`, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([deepField.status, deepField.body], [400, { username: ['Not a valid string.'] }]);
+  });
+
+  it('Express requireAuth: a 401 that comes after another middleware answered is not sent again, and crashes nothing', async () => {
+    const { service, store } = buildService({ userStore: (memory) => awaitedUserStore(memory) });
+    const bob = await createTestUser(store, 'bob');
+    const app = express();
+    // A timeout middleware of the usual kind: it answers 503 and lets the chain go on.
+    app.use((_req, res, next) => {
+      res.status(503).json({ detail: 'timed out' });
+      next();
+    });
+    let errors = 0;
+    app.get('/protected/', requireAuth(service), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use((_error: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
+      errors += 1;
+      next();
+    });
+    const server = createServer(app);
+    const baseUrl = await listen(server);
+    servers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    await store.setActive(bob.id, false);
+    const token = service.tokens.access.forUser(bob as never).toString();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reply = await call(baseUrl, 'GET', '/protected/', { bearer: token });
+      assert.deepEqual([reply.status, reply.body], [503, { detail: 'timed out' }]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, []);
+    assert.equal(errors, 0);
   });
 
   it('Fastify: with a prefix; the application keeps its own JSON parser and error format', async () => {
@@ -107,6 +148,19 @@ describe('mounting the adapters', () => {
     const bad = await call(baseUrl, 'POST', '/echo/', { body: '{', headers: { 'content-type': 'application/json' } });
     assert.equal(bad.status, 400);
     assert.equal((bad.body as { code?: string }).code, 'FST_ERR_CTP_INVALID_JSON_BODY');
+  });
+
+  it('Fastify: a prefix with a trailing slash ("/auth/") works as "/auth"', async () => {
+    const { service, store } = buildService();
+    await createTestUser(store, 'alice');
+    const app = Fastify();
+    await app.register(tokenpairFastify, { service, prefix: '/auth/' });
+    const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    servers.push(async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    });
+    await assertMountedUnderAuth(baseUrl, 'alice');
   });
 
   it('Fastify: the plugin decorates requests with user: null for the application\'s routes; fastifyRequireAuth sets the principal', async () => {

@@ -41,6 +41,21 @@ export type ExpressLikeNext = (error?: unknown) => void;
 
 export type ExpressLikeMiddleware = (req: ExpressLikeRequest, res: ServerResponse, next: ExpressLikeNext) => void;
 
+/**
+ * What the handler needs of a body another parser made: the top-level fields, each nested object or
+ * array replaced by an empty one (a field is a string or it is refused, whatever is inside). Never
+ * the whole value: a deeply nested body would overflow JSON.stringify's stack (a 500).
+ */
+function shallow(parsed: object): unknown {
+  if (Array.isArray(parsed)) return [];
+  const fields = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(parsed)) {
+    const value = (parsed as Record<string, unknown>)[key];
+    fields[key] = typeof value === 'object' && value !== null ? (Array.isArray(value) ? [] : {}) : value;
+  }
+  return fields;
+}
+
 /** The body as the handler takes it, and the content type that describes it. */
 async function requestBody(req: ExpressLikeRequest, headers: Record<string, string | undefined>, maxBytes: number): Promise<Uint8Array | null | undefined> {
   if (!req.readableEnded) return readNodeBody(req, maxBytes);
@@ -50,7 +65,7 @@ async function requestBody(req: ExpressLikeRequest, headers: Record<string, stri
   if (typeof parsed === 'string') return Buffer.from(parsed);
   if (typeof parsed === 'object' && parsed !== null) {
     headers['content-type'] = 'application/json';
-    return Buffer.from(JSON.stringify(parsed));
+    return Buffer.from(JSON.stringify(shallow(parsed)));
   }
   return undefined;
 }
@@ -94,7 +109,11 @@ export function requireAuth(service: AuthService): ExpressLikeMiddleware {
   const name = service.settings.authHeaderName.toLowerCase();
   /** The 401 answered, or the principal set and the route called. */
   const settle = (req: ExpressLikeRequest, res: ServerResponse, next: ExpressLikeNext, result: Principal | AuthResponse): void => {
-    if ('status' in result) return writeNodeResponse(res, result);
+    if ('status' in result) {
+      // Something else answered while the check ran (a timeout middleware): nothing more to send.
+      if (!res.headersSent) writeNodeResponse(res, result);
+      return;
+    }
     req.user = result;
     next();
   };
@@ -112,6 +131,10 @@ export function requireAuth(service: AuthService): ExpressLikeMiddleware {
     };
   }
   return function tokenpairRequireAuth(req, res, next) {
-    authenticateRequest(service, { [name]: nodeHeader(req.headers, name) }).then((result) => settle(req, res, next, result), next);
+    // .catch after .then: a throw while settling (headers already sent by a timeout middleware,
+    // say) goes to Express's error handling instead of crashing the process (unhandled rejection).
+    authenticateRequest(service, { [name]: nodeHeader(req.headers, name) })
+      .then((result) => settle(req, res, next, result))
+      .catch(next);
   };
 }

@@ -86,7 +86,8 @@ async function tokenpairEndpoints(app: FastifyInstance, options: TokenpairFastif
     onWarning: onWarning ?? ((message) => app.log.warn(message)),
   });
   const bodyLimit = service.settings.maxBodySize;
-  const prefix = app.prefix;
+  // Fastify accepts a prefix with a trailing slash ("/auth/") and joins it to "/api/…" as "/auth/api/…".
+  const prefix = app.prefix.replace(/\/+$/, '');
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
