@@ -150,6 +150,30 @@ describe('mounting the adapters', () => {
     assert.equal((bad.body as { code?: string }).code, 'FST_ERR_CTP_INVALID_JSON_BODY');
   });
 
+  it('Fastify: with the app\'s logger off (the default), the start-up warning still reaches console.warn; with it on, the app\'s log', async () => {
+    const { service } = buildService({ settings: { refreshTransport: 'cookie', refreshCookieSecure: false } });
+    const warned: unknown[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => warned.push(args.join(' '));
+    try {
+      const quiet = Fastify();
+      await quiet.register(tokenpairFastify, { service });
+      await quiet.ready();
+      await quiet.close();
+      const WARNING = 'tokenpair: refresh cookie without Secure: only for http://localhost development (requests to any other host still get Secure)';
+      assert.deepEqual(warned, [WARNING]);
+      const lines: string[] = [];
+      const logged = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } } });
+      await logged.register(tokenpairFastify, { service });
+      await logged.ready();
+      await logged.close();
+      assert.equal(warned.length, 1, 'not on the console when the app logs');
+      assert.equal(lines.filter((line) => (JSON.parse(line) as { msg?: string }).msg === WARNING).length, 1, lines.join(''));
+    } finally {
+      console.warn = original;
+    }
+  });
+
   it('Fastify: a prefix with a trailing slash ("/auth/") works as "/auth"', async () => {
     const { service, store } = buildService();
     await createTestUser(store, 'alice');

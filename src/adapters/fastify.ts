@@ -82,8 +82,14 @@ async function tokenpairEndpoints(app: FastifyInstance, options: TokenpairFastif
   const handle = createAuthHandler(service, {
     paths,
     sliding,
-    onError: onError ?? ((error) => app.log.error({ err: error }, 'tokenpair')),
-    onWarning: onWarning ?? ((message) => app.log.warn(message)),
+    // Fastify's logger is off unless the app turns it on (its log then has no level): then the
+    // handler's own defaults, as with the other adapters (warnings to console.warn).
+    ...(app.log.level === undefined ? {} : {
+      onError: (error: unknown) => app.log.error({ err: error }, 'tokenpair'),
+      onWarning: (message: string) => app.log.warn(message),
+    }),
+    ...(onError ? { onError } : {}),
+    ...(onWarning ? { onWarning } : {}),
   });
   const bodyLimit = service.settings.maxBodySize;
   // Fastify accepts a prefix with a trailing slash ("/auth/") and joins it to "/api/…" as "/auth/api/…".
