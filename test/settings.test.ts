@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createPrivateKey, createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   ConfigurationError,
   createTokens,
@@ -388,6 +388,14 @@ describe('HMAC secrets (S3)', () => {
     refuses({ signingKey: rsa.privateKey }, 'signingKey', 'signingKey must be a shared secret for HS256, not a private key: a public key is never an HMAC secret');
     const ssh = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} user@host`;
     refuses({ signingKey: ssh }, 'signingKey', `signingKey ${NOT_HMAC}`);
+    // A PEM body without its armour, as Keycloak shows a realm's public key: base64 DER.
+    const bare = 'signingKey is base64-encoded asymmetric key material (a PEM body without its armour) but HS256 needs a shared secret: a public key is never an HMAC secret';
+    const der = rsa.publicKey!.export({ type: 'spki', format: 'der' });
+    for (const text of [der.toString('base64'), der.toString('base64url'), der.toString('base64').replace(/(.{64})/g, '$1\n'), keyFor('ES256').publicKey!.export({ type: 'spki', format: 'der' }).toString('base64')]) {
+      refuses({ signingKey: text }, 'signingKey', bare);
+    }
+    // A random secret written in base64 is still a secret.
+    assert.equal(defineSettings({ signingKey: randomBytes(48).toString('base64') }).algorithm, 'HS256');
   });
 
   it('never uses public key material given as bytes (a Buffer from readFileSync) as an HMAC secret', () => {
@@ -422,6 +430,20 @@ describe('asymmetric keys (S3)', () => {
       refuses({ algorithm, verifyingKey: small.publicKey }, 'verifyingKey', `verifyingKey must be an RSA key of at least 2048 bits for ${algorithm} (got 1024)`);
     }
     refuses({ algorithm: 'RS256', signingKey: small.privateKey.export({ type: 'pkcs8', format: 'pem' }) }, 'signingKey', 'signingKey must be an RSA key of at least 2048 bits for RS256 (got 1024)');
+  });
+
+  it('refuses an RSA-PSS (rsa-pss) key for PS*: it may be restricted to another hash, and cannot be published in the JWKS', () => {
+    const pem = (generateKeyPairSync as (type: string, options: object) => { privateKey: string; publicKey: string })('rsa-pss', {
+      modulusLength: 2048,
+      hashAlgorithm: 'sha512',
+      mgf1HashAlgorithm: 'sha512',
+      saltLength: 64,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const why = 'key: give PS256 a plain RSA key (PKCS#8 "rsaEncryption"; PS256 signs it with PSS padding). An rsa-pss key may be restricted to another hash or salt length, and cannot be published in the JWKS';
+    refuses({ algorithm: 'PS256', signingKey: createPrivateKey(pem.privateKey) }, 'signingKey', `signingKey is an RSA-PSS (rsa-pss) ${why}`);
+    refuses({ algorithm: 'PS256', verifyingKey: pem.publicKey }, 'verifyingKey', `verifyingKey is an RSA-PSS (rsa-pss) ${why}`);
   });
 
   it('refuses a key of the wrong type or curve', () => {

@@ -33,7 +33,9 @@ const RSA = (name: Algorithm, family: 'RSA' | 'RSA-PSS', hash: 'sha256' | 'sha38
   family,
   hash,
   signatureLength: null,
-  keyTypes: family === 'RSA' ? ['rsa'] : ['rsa', 'rsa-pss'],
+  // Plain RSA keys only, PS* too: an 'rsa-pss' key may be restricted to another hash or salt
+  // (every signature would then fail), and Node cannot export it as a JWK (the JWKS endpoint).
+  keyTypes: ['rsa'],
   minKeySize: 2048,
 });
 const ECDSA = (name: Algorithm, hash: 'sha256' | 'sha384' | 'sha512', namedCurve: string, bytes: number): AlgorithmSpec => ({

@@ -116,6 +116,11 @@ function importHmacSecret(setting: string, spec: AlgorithmSpec, input: KeyInput)
     if (looksLikePublicKeyMaterial(input)) {
       throw new ConfigurationError(setting, `looks like an asymmetric key (PEM, SSH or JWK) but ${spec.name} needs a shared secret: a public key is never an HMAC secret`);
     }
+    // A PEM body without its armour (how Keycloak and others show a realm's public key) is base64 DER.
+    const compact = input.replace(/\s+/g, '');
+    if (compact.length >= 64 && /^[A-Za-z0-9+/_-]+={0,2}$/.test(compact) && isDerKeyMaterial(Buffer.from(compact, 'base64'))) {
+      throw new ConfigurationError(setting, `is base64-encoded asymmetric key material (a PEM body without its armour) but ${spec.name} needs a shared secret: a public key is never an HMAC secret`);
+    }
     bytes = Buffer.from(input, 'utf8');
   } else if (ArrayBuffer.isView(input)) {
     bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
@@ -184,6 +189,9 @@ function importAsymmetric(setting: string, input: KeyInput, kind: 'private' | 'p
 
 function checkAsymmetricFits(setting: string, spec: AlgorithmSpec, key: KeyObject): void {
   const type = key.asymmetricKeyType ?? 'unknown';
+  if (type === 'rsa-pss') {
+    throw new ConfigurationError(setting, `is an RSA-PSS (rsa-pss) key: give ${spec.name} a plain RSA key (PKCS#8 "rsaEncryption"; ${spec.name} signs it with PSS padding). An rsa-pss key may be restricted to another hash or salt length, and cannot be published in the JWKS`);
+  }
   if (!spec.keyTypes.includes(type)) {
     throw new ConfigurationError(setting, `is a ${type} key, which does not fit ${spec.name} (needs ${spec.keyTypes.join(' or ')})`);
   }
