@@ -25,8 +25,12 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const SEXTET = new Uint8Array(128);
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) SEXTET[c.charCodeAt(0)] = i;
 
-/** Header parameters that would let the token choose its own key or change how it is processed (S2). */
-const FORBIDDEN_HEADER_PARAMS = ['crit', 'jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'zip', 'enc', 'b64', 'cty'];
+/**
+ * Header parameters that would let the token choose its own key or change how it is processed (S2).
+ * `x5t` / `x5t#S256` (a certificate thumbprint) are not among them: they carry no key, are never
+ * looked at here, and issuers such as Microsoft Entra ID put them in every token (jwkUrl).
+ */
+const FORBIDDEN_HEADER_PARAMS = ['crit', 'jku', 'jwk', 'x5u', 'x5c', 'zip', 'enc', 'b64', 'cty'];
 
 /**
  * Strict base64url (RFC 4648 §5, no padding): only the URL alphabet, no length of the form 4n+1, and
