@@ -145,6 +145,13 @@ describe('remote JWKS (jwkUrl)', () => {
     assert.equal(server.requests, 1);
   });
 
+  it('a JWKS with two keys under one kid refuses that kid\'s tokens, saying so', async () => {
+    const server = await jwksServer([jwk(rsaSigner1), { ...jwk(rsaSigner2), kid: 'rsa-1' }]);
+    const tokens = createTokens({ algorithm: 'RS256', jwkUrl: server.url });
+    await assert.rejects(tokens.access.verify(rsaSigner1.access.forUser({ id: 1 }).toString()), (e: unknown) =>
+      e instanceof TokenError && e.kind === 'token_invalid' && e.reason === 'the remote JWKS has several keys for kid "rsa-1" and RS256');
+  });
+
   it('an unknown kid is refused during the cooldown, then re-fetched and verified once the key is published', async () => {
     const server = await jwksServer([jwk(rsaSigner1)]);
     const tokens = createTokens({ algorithm: 'RS256', jwkUrl: server.url, jwkCacheMaxAge: 1 });

@@ -41,8 +41,12 @@ export class RemoteKeySource {
       const protectedHeader = { alg: this.#algorithm, ...(typeof header.kid === 'string' ? { kid: header.kid } : {}) };
       cryptoKey = await this.#jwks(protectedHeader);
     } catch (error) {
-      if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+      if (error instanceof joseErrors.JWKSNoMatchingKey) {
         throw invalidToken(`no key of the remote JWKS matches kid ${JSON.stringify(header.kid)}`);
+      }
+      if (error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+        // Which one would be a guess: refused, saying why (jose refuses too; PyJWKClient takes the first).
+        throw invalidToken(`the remote JWKS has several keys for kid ${JSON.stringify(header.kid)} and ${this.#algorithm}`);
       }
       // The JWKS could not be fetched or read: that is our outage, not the client's bad token.
       throw new TokenPairError('service_unavailable', `remote JWKS unavailable: ${(error as Error).message}`);
