@@ -376,6 +376,17 @@ describe('tokenpair serve with settings from the environment', () => {
         assert.deepEqual({ code: result.code, stderr: result.stderr, stdout: result.stdout }, { code: 2, stderr, stdout: '' }, JSON.stringify(args));
         assert.throws(() => statSync(fresh), /ENOENT/, `${JSON.stringify(args)}: no data directory, key file or database is left behind`);
       }
+      // A host that does not resolve: the resolver's code (ENOTFOUND, or EAI_AGAIN without DNS) is named.
+      for (const [args, env, label, host] of [
+        [['--host', '256.0.0.1'], {}, '--host', '256.0.0.1'],
+        [[], { TOKENPAIR_HOST: 'no host.invalid' }, '--host \\(from TOKENPAIR_HOST\\)', 'no host.invalid'],
+      ] as const) {
+        const result = await runCli(['serve', '--port', '0', '--data-dir', fresh, ...args], { env });
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(result.stdout, '');
+        assert.match(result.stderr, new RegExp(`^tokenpair: ${label} must be an address or a host name that resolves \\(got "${host.replace(/\./g, '\\.')}": [A-Z_]+\\)\n$`));
+        assert.throws(() => statSync(fresh), /ENOENT/, `${JSON.stringify(args)}: nothing is left behind`);
+      }
       const good = await startServer(['--data-dir', fresh, '--trust-proxy', '10.0.0.0/8, ::1/128,fd00::/8,192.0.2.1']);
       assert.equal((await stopServer(good)).code, 0);
     } finally {

@@ -5,7 +5,7 @@ import { AuthService } from '../service/auth-service.js';
 import { buildServer, timeoutCheckInterval } from '../server/app.js';
 import { keyFilePath } from '../server/keys.js';
 import { displayDatabaseUrl } from './database.js';
-import { LOG_LEVELS, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseRequestTimeout, parseTrustProxy } from './server-options.js';
+import { LOG_LEVELS, checkHost, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseRequestTimeout, parseTrustProxy } from './server-options.js';
 import { EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
 
 interface ServeOptions extends CommonOptions {
@@ -46,6 +46,7 @@ export function registerServeCommand(program: Command): void {
     // Every option is checked before anything (key file, database) is created.
     const label = (option: string, flag: string, variable: string) => optionLabel(flag, variable, command.getOptionValueSource(option) === 'env');
     const port = parsePort(options.port, label('port', '--port', 'TOKENPAIR_PORT'));
+    await checkHost(options.host, label('host', '--host', 'TOKENPAIR_HOST'));
     parseLogLevel(options.logLevel, label('logLevel', '--log-level', 'TOKENPAIR_LOG_LEVEL'));
     const demo = demoEnabled(options.demo, process.env.TOKENPAIR_DEMO);
     const trustProxy = parseTrustProxy(options.trustProxy, label('trustProxy', '--trust-proxy', 'TOKENPAIR_TRUST_PROXY'));

@@ -3,6 +3,7 @@
  * `--database-pool-size`, the demo switch): parsed by `serve` before it creates anything, and by
  * `check` from their `TOKENPAIR_*` variables, with the same functions and the same messages.
  */
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../server/app.js';
 import { parseDuration } from '../settings/duration.js';
@@ -19,6 +20,15 @@ export function parsePort(text: string, label = '--port'): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
   if (!(port >= 0 && port <= 65535)) throw new CliError(`${label} must be a port number from 0 to 65535 (got ${JSON.stringify(text)})`, EXIT.usage);
   return port;
+}
+
+/** `--host` must name an address this machine can resolve: checked before anything is created. */
+export async function checkHost(host: string, label = '--host'): Promise<void> {
+  try {
+    await lookup(host);
+  } catch (error) {
+    throw new CliError(`${label} must be an address or a host name that resolves (got ${JSON.stringify(host)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, EXIT.usage);
+  }
 }
 
 export function parseLogLevel(text: string, label = '--log-level'): string {
