@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { AuthService, createPasswordHasher, DEFAULT_PATHS, MemoryStore } from '../src/index.js';
+import { AuthService, createPasswordHasher, DEFAULT_PATHS, defineSettings, MemoryStore } from '../src/index.js';
+import { openApiDocument } from '../src/server/openapi.js';
 import { buildServer } from '../src/server/app.js';
 import { runCli, startServer, stopServer, tempDir, type ServerProcess } from './helpers/cli-process.js';
 
@@ -637,5 +638,51 @@ describe('buildServer (in process)', () => {
     assert.equal(response.statusCode, 404);
     assert.deepEqual(response.json(), { detail: 'Not found.', code: 'not_found' });
     await app.close();
+  });
+});
+
+describe('the OpenAPI document follows the settings', () => {
+  const SECRET_KEY = 'x'.repeat(8) + 'openapi-test-secret-0123456789abcdef';
+  const documentFor = (settings: Record<string, unknown>) =>
+    openApiDocument({ paths: { ...DEFAULT_PATHS }, settings: defineSettings({ signingKey: SECRET_KEY, rotateRefreshTokens: true, ...settings }), mePath: '/api/me/', version: '0.0.0' }) as any;
+
+  it('cookie transport: no refresh token in any body, the cookie as a security scheme and a Set-Cookie header, 403 on the cookie endpoints', () => {
+    const doc = documentFor({ refreshTransport: 'cookie', refreshCookieName: '__Host-refresh' });
+    const obtain = doc.paths['/api/token/'].post;
+    assert.deepEqual(obtain.responses['200'].content['application/json'].schema, { type: 'object', required: ['access'], properties: { access: { type: 'string' } } });
+    assert.deepEqual(obtain.responses['200'].headers['Set-Cookie'], { $ref: '#/components/headers/RefreshCookie' });
+    const refresh = doc.paths['/api/token/refresh/'].post;
+    assert.equal(refresh.requestBody, undefined);
+    assert.deepEqual(refresh.security, [{ refreshCookie: [] }]);
+    assert.deepEqual(refresh.responses['200'].content['application/json'].schema.required, ['access']);
+    assert.ok(Object.keys(refresh.responses['401'].content['application/json'].examples).includes('refresh_cookie_missing'));
+    const logout = doc.paths['/api/logout/'].post;
+    assert.equal(logout.requestBody, undefined);
+    assert.deepEqual(logout.security, [{ bearer: [], refreshCookie: [] }]);
+    for (const path of ['/api/token/', '/api/token/refresh/', '/api/logout/', '/api/logout/all/']) {
+      assert.deepEqual(doc.paths[path].post.responses['403'].content['application/json'].examples, { csrf_failed: { value: { detail: 'CSRF Failed: Origin not allowed.', code: 'csrf_failed' } } }, path);
+    }
+    assert.equal(doc.paths['/api/token/verify/'].post.responses['403'], undefined);
+    assert.deepEqual(doc.components.securitySchemes.refreshCookie, { type: 'apiKey', in: 'cookie', name: '__Host-refresh', description: 'The HttpOnly refresh cookie (cookie transport).' });
+
+    const body = documentFor({});
+    assert.deepEqual(body.paths['/api/token/'].post.responses['200'].content['application/json'].schema.required, ['refresh', 'access']);
+    assert.deepEqual(body.paths['/api/token/refresh/'].post.requestBody.content['application/json'].schema.required, ['refresh']);
+    assert.equal(body.paths['/api/token/'].post.responses['403'], undefined);
+    assert.equal(body.components.securitySchemes.refreshCookie, undefined);
+  });
+
+  it('the bearer 401 is anyOf (a token_not_valid body with messages is an Error too); the scheme names the configured header and types', () => {
+    const doc = documentFor({});
+    assert.deepEqual(doc.paths['/api/me/'].get.responses['401'].content['application/json'].schema, {
+      anyOf: [{ $ref: '#/components/schemas/TokenNotValidForAnyType' }, { $ref: '#/components/schemas/Error' }],
+    });
+    assert.deepEqual(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    assert.deepEqual(documentFor({ authHeaderTypes: ['Bearer', 'JWT'] }).components.securitySchemes.bearer, {
+      type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Also accepted: `Authorization: JWT <access token>`.',
+    });
+    assert.deepEqual(documentFor({ authHeaderName: 'X-Api-Token', authHeaderTypes: ['JWT'] }).components.securitySchemes.bearer, {
+      type: 'apiKey', in: 'header', name: 'X-Api-Token', description: '`X-Api-Token: <type> <access token>`, <type> one of JWT (any case).',
+    });
   });
 });

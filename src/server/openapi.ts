@@ -42,8 +42,9 @@ const COMMON_POST_ERRORS = {
 const BEARER_ERRORS: ErrorKind[] = ['not_authenticated', 'bad_authorization_header', 'token_no_user_id', 'user_not_found', 'user_inactive', 'password_changed'];
 
 function bearer401(): Schema {
+  // anyOf: the body with `messages` is an `Error` too (extra properties are allowed), so oneOf would fail it.
   const response = errorResponse('The bearer token is missing, malformed or not valid (WIRE.md "Protected routes"). Carries `WWW-Authenticate`.', BEARER_ERRORS, {
-    oneOf: [ref('Error'), ref('TokenNotValidForAnyType')],
+    anyOf: [ref('TokenNotValidForAnyType'), ref('Error')],
   });
   return { ...response, headers: { 'WWW-Authenticate': { $ref: '#/components/headers/WwwAuthenticate' } } };
 }
@@ -57,19 +58,42 @@ function requestBody(fields: string[], description: string): Schema {
   return { required: true, description, content: { 'application/json': { schema }, 'application/x-www-form-urlencoded': { schema } } };
 }
 
-function tokenPost(summary: string, fields: string[], success: Schema, errors: Record<string, Schema>): Schema {
+/** `fields`: the request body's (none: no body, the cookie transport's refresh); `setsCookie`: the 200 sets the refresh cookie. */
+function tokenPost(summary: string, fields: string[], success: Schema, errors: Record<string, Schema>, cookie: { security?: Schema[]; setsCookie?: boolean } = {}): Schema {
+  const headers: Schema = { 'Cache-Control': { $ref: '#/components/headers/NoStore' } };
+  if (cookie.setsCookie) headers['Set-Cookie'] = { $ref: '#/components/headers/RefreshCookie' };
   return {
     post: {
       summary,
       tags: ['tokens'],
-      security: [],
-      requestBody: requestBody(fields, `JSON or form fields: ${fields.join(', ')}.`),
+      security: cookie.security ?? [],
+      ...(fields.length > 0 ? { requestBody: requestBody(fields, `JSON or form fields: ${fields.join(', ')}.`) } : {}),
       responses: {
-        '200': { description: 'Success. `Cache-Control: no-store`.', headers: { 'Cache-Control': { $ref: '#/components/headers/NoStore' } }, content: jsonContent(success) },
+        '200': { description: cookie.setsCookie ? 'Success. `Cache-Control: no-store`; the refresh token is in the `Set-Cookie` header, never in the body.' : 'Success. `Cache-Control: no-store`.', headers, content: jsonContent(success) },
         ...COMMON_POST_ERRORS,
         ...errors,
       },
     },
+  };
+}
+
+/** 403 of the cookie endpoints in cookie transport: a cross-site request (WIRE.md "Cookie transport"). */
+const CSRF_403 = errorResponse('A cross-site request (Fetch Metadata or Origin), refused before anything else.', ['csrf_failed']);
+
+/**
+ * How the bearer token travels: `Authorization: Bearer …` is an http scheme; another header
+ * (`authHeaderName`) or several accepted types are described as they are.
+ */
+function bearerScheme(settings: Settings): Schema {
+  const types = settings.authHeaderTypes;
+  if (settings.authHeaderName.toLowerCase() !== 'authorization') {
+    return { type: 'apiKey', in: 'header', name: settings.authHeaderName, description: `\`${settings.authHeaderName}: <type> <access token>\`, <type> one of ${types.join(', ')} (any case).` };
+  }
+  return {
+    type: 'http',
+    scheme: types[0]!.toLowerCase(),
+    bearerFormat: 'JWT',
+    ...(types.length > 1 ? { description: `Also accepted: ${types.slice(1).map((t) => `\`Authorization: ${t} <access token>\``).join(', ')}.` } : {}),
   };
 }
 
@@ -79,6 +103,9 @@ const stringProps = (...names: string[]) => ({ type: 'object', required: names, 
 export function openApiDocument(options: OpenApiOptions): Schema {
   const { paths: p, settings } = options;
   const user = settings.usernameField;
+  // The cookie transport: the refresh token only ever travels in the HttpOnly cookie.
+  const cookie = settings.refreshTransport === 'cookie';
+  const csrf: Record<string, Schema> = cookie ? { '403': CSRF_403 } : {};
   const paths: Record<string, Schema> = {};
   const refresh401 = errorResponse('The refresh token is invalid, expired, of the wrong type, spent or revoked; or its user is gone, inactive or changed password.', [
     ...TOKEN_ERRORS,
@@ -87,18 +114,23 @@ export function openApiDocument(options: OpenApiOptions): Schema {
     'password_changed',
   ]);
   if (p.obtain) {
-    paths[p.obtain] = tokenPost('Log in: obtain a refresh/access token pair', [user, 'password'], stringProps('refresh', 'access'), {
+    paths[p.obtain] = tokenPost(cookie ? 'Log in: an access token in the body, the refresh token in the HttpOnly cookie' : 'Log in: obtain a refresh/access token pair', [user, 'password'], cookie ? stringProps('access') : stringProps('refresh', 'access'), {
       '401': errorResponse('Wrong credentials, unknown or inactive user (indistinguishable).', ['no_active_account']),
       '429': { ...errorResponse('Too many failed logins for this username or address.', ['throttled']), headers: { 'Retry-After': { $ref: '#/components/headers/RetryAfter' } } },
-    });
+      ...csrf,
+    }, { setsCookie: cookie });
   }
   if (p.refresh) {
-    const success = settings.rotateRefreshTokens ? stringProps('access', 'refresh') : stringProps('access');
+    const success = settings.rotateRefreshTokens && !cookie ? stringProps('access', 'refresh') : stringProps('access');
+    const cookie401 = errorResponse(refresh401.description as string, [...TOKEN_ERRORS, 'token_blacklisted', 'no_active_account_for_token', 'password_changed', 'refresh_cookie_missing']);
     paths[p.refresh] = tokenPost(
-      settings.rotateRefreshTokens ? 'Refresh: a new access token and the successor refresh token (the presented one is spent)' : 'Refresh: a new access token',
-      ['refresh'],
+      cookie
+        ? 'Refresh: a new access token, from the refresh cookie (no body)' + (settings.rotateRefreshTokens ? '; the successor refresh token replaces the cookie' : '')
+        : settings.rotateRefreshTokens ? 'Refresh: a new access token and the successor refresh token (the presented one is spent)' : 'Refresh: a new access token',
+      cookie ? [] : ['refresh'],
       success,
-      { '401': refresh401 },
+      { '401': cookie ? cookie401 : refresh401, ...csrf },
+      cookie ? { security: [{ refreshCookie: [] }], setsCookie: settings.rotateRefreshTokens } : {},
     );
   }
   if (p.verify) {
@@ -129,8 +161,13 @@ export function openApiDocument(options: OpenApiOptions): Schema {
         summary: 'Log out: blacklist the caller\'s refresh token',
         tags: ['sessions'],
         ...bearerOnly,
-        requestBody: requestBody(['refresh'], 'The refresh token to blacklist; it must belong to the caller.'),
-        responses: { '205': { description: 'Logged out; empty body.' }, ...COMMON_POST_ERRORS, '401': bearer401() },
+        ...(cookie ? { security: [{ bearer: [], refreshCookie: [] }] } : { requestBody: requestBody(['refresh'], 'The refresh token to blacklist; it must belong to the caller.') }),
+        responses: {
+          '205': cookie ? { description: 'Logged out; empty body; the refresh cookie is cleared.', headers: { 'Set-Cookie': { $ref: '#/components/headers/RefreshCookie' } } } : { description: 'Logged out; empty body.' },
+          ...COMMON_POST_ERRORS,
+          '401': bearer401(),
+          ...csrf,
+        },
       },
     };
   }
@@ -140,7 +177,14 @@ export function openApiDocument(options: OpenApiOptions): Schema {
         summary: 'Log out everywhere: revoke every session of the caller and invalidate older access tokens',
         tags: ['sessions'],
         ...bearerOnly,
-        responses: { '205': { description: 'Every session revoked; empty body.' }, '401': bearer401(), '503': COMMON_POST_ERRORS['503'] },
+        responses: {
+          '205': cookie
+            ? { description: 'Every session revoked; empty body; the refresh cookie is cleared.', headers: { 'Set-Cookie': { $ref: '#/components/headers/RefreshCookie' } } }
+            : { description: 'Every session revoked; empty body.' },
+          '401': bearer401(),
+          '503': COMMON_POST_ERRORS['503'],
+          ...csrf,
+        },
       },
     };
   }
@@ -213,9 +257,13 @@ export function openApiDocument(options: OpenApiOptions): Schema {
     },
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: settings.authHeaderTypes[0]!.toLowerCase(), bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearer: bearerScheme(settings),
+        ...(cookie ? { refreshCookie: { type: 'apiKey', in: 'cookie', name: settings.refreshCookieName, description: 'The HttpOnly refresh cookie (cookie transport).' } } : {}),
+      },
       headers: {
         NoStore: { schema: { type: 'string', const: 'no-store' } },
+        RefreshCookie: { description: `The refresh cookie \`${settings.refreshCookieName}\` (HttpOnly; set with the token, or cleared with Max-Age=0).`, schema: { type: 'string' } },
         RetryAfter: { description: 'Seconds until a login may be tried again.', schema: { type: 'integer' } },
         WwwAuthenticate: { schema: { type: 'string', examples: [`${settings.authHeaderTypes[0]} realm="api"`] } },
       },
