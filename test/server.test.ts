@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { AuthService, createPasswordHasher, DEFAULT_PATHS, defineSettings, MemoryStore } from '../src/index.js';
@@ -432,6 +433,31 @@ describe('buildServer (in process)', () => {
     const app = buildServer({ service, store, logger: { level: 'trace', destination: { write: (line: string) => lines.push(line) } }, ...(options.requestTimeout ? { requestTimeout: options.requestTimeout } : {}) });
     return { app, store, events, lines };
   }
+
+  it('a body sent to the server\'s own routes gets WIRE.md\'s parse, media type and size errors, with the token endpoints\' size limit', async () => {
+    const { app } = await setup();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    const send = (method: string, path: string, contentType: string, body: string | Buffer) =>
+      new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const request = httpRequest({ host: '127.0.0.1', port, method, path, headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } }, (response) => {
+          let text = '';
+          response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode!, body: text === '' ? undefined : JSON.parse(text) }));
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    try {
+      // (Fastify reads no body for GET or HEAD; OPTIONS and unknown routes it parses.)
+      assert.deepEqual(await send('OPTIONS', '/api/me/', 'application/json', '{bad'), { status: 400, body: { detail: 'JSON parse error', code: 'parse_error' } });
+      assert.deepEqual(await send('OPTIONS', '/api/me/', 'application/xml', '<a/>'), { status: 415, body: { detail: 'Unsupported media type in request.', code: 'unsupported_media_type' } });
+      assert.deepEqual(await send('OPTIONS', '/api/me/', 'application/json', Buffer.alloc(70_000, 0x20)), { status: 413, body: { detail: 'Request body too large.', code: 'payload_too_large' } });
+      assert.deepEqual(await send('DELETE', '/healthz', 'application/json', '{bad'), { status: 400, body: { detail: 'JSON parse error', code: 'parse_error' } });
+    } finally {
+      await app.close();
+    }
+  });
 
   it('GET /api/me/ gives a listed origin the CORS headers of the token endpoints (its 401 too), and answers its preflight', async () => {
     const listed = 'https://app.example.test';

@@ -103,6 +103,15 @@ function httpMessage(socket: Socket): ServerResponse | null | undefined {
   return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
 }
 
+/** Fastify's body errors on the server's own routes, as WIRE.md's. */
+const FASTIFY_BODY_ERRORS: Record<string, WireError> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: WIRE_ERRORS.parse_error,
+  FST_ERR_CTP_EMPTY_JSON_BODY: WIRE_ERRORS.parse_error,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: WIRE_ERRORS.unsupported_media_type,
+  FST_ERR_CTP_BODY_TOO_LARGE: WIRE_ERRORS.payload_too_large,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: WIRE_ERRORS.malformed_request,
+};
+
 /** Node's client errors (https://nodejs.org/api/http.html#event-clienterror) as WIRE.md responses. */
 const CLIENT_ERRORS: Record<string, WireError> = {
   ERR_HTTP_REQUEST_TIMEOUT: WIRE_ERRORS.request_timeout,
@@ -142,6 +151,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new RangeError(`requestTimeout must be a positive whole number of milliseconds (got ${requestTimeout})`);
   const app = Fastify({
     logger: loggerOptions(options.logger),
+    // The server's own routes take the token endpoints' body limit (Fastify's default is 1 MiB).
+    bodyLimit: service.settings.maxBodySize,
     // A request (headers and body) must arrive within requestTimeout; Fastify's default is none at
     // all (0), so a client that announces a body and never sends it would hold its connection, and
     // a shutdown, forever. Node requires headersTimeout <= requestTimeout.
@@ -266,7 +277,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     reply.code(status).send({ detail, code });
   });
 
-  app.setErrorHandler((error: { statusCode?: number; message?: string }, request, reply) => {
+  app.setErrorHandler((error: { statusCode?: number; message?: string; code?: string }, request, reply) => {
+    // A body sent to the server's own routes (/api/me/, /healthz, …), which read none: Fastify's
+    // parser errors in WIRE.md's words, as the token endpoints give them.
+    const wire = FASTIFY_BODY_ERRORS[error.code ?? ''];
+    if (wire) return reply.code(wire.status).send({ detail: wire.detail, code: wire.code });
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
       request.log.error({ err: error }, 'request failed');
