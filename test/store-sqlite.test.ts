@@ -164,6 +164,27 @@ describe('SqliteStore fails closed and comes back (R3, S12)', () => {
 });
 
 describe('SqliteStore schema and lifecycle', () => {
+  it('ping writes (the heartbeat row): a store that cannot write is not ready, and is again once it can', async () => {
+    const file = tempFile();
+    const store = await SqliteStore.open(file);
+    const other = new Database(file);
+    try {
+      const before = Date.now();
+      await store.ping();
+      const row = other.prepare('SELECT id, at FROM heartbeat').get() as { id: number; at: number };
+      assert.equal(row.id, 1);
+      assert.ok(row.at >= before && row.at <= Date.now(), 'the heartbeat was written now');
+      // Writes fail as on a full disk (a trigger refuses them): an empty transaction would not notice.
+      other.exec("CREATE TRIGGER refuse_heartbeat BEFORE UPDATE ON heartbeat BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
+      await assert.rejects(store.ping());
+      other.exec('DROP TRIGGER refuse_heartbeat');
+      await store.ping();
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
   it('migrateSqlite creates the schema once and reports versions; a newer schema is refused', async () => {
     const file = tempFile();
     assert.deepEqual(await migrateSqlite(file), { from: 0, to: SCHEMA_VERSION });

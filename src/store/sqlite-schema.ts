@@ -70,6 +70,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX login_failures_window_end ON login_failures (window_end);
     `,
   },
+  {
+    version: 2,
+    name: 'readiness heartbeat',
+    sql: `
+      -- One row, rewritten by every readiness check: an empty transaction writes nothing, so a full
+      -- disk or an unwritable file would go unnoticed (/readyz must mean "accepts writes").
+      CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The version this code writes and reads. */

@@ -163,6 +163,7 @@ class Writer implements WriteOps {
         INSERT INTO login_failures (key, window_end, count) VALUES (?, ?, 1)
         ON CONFLICT (key, window_end) DO UPDATE SET count = count + 1`),
       returnAttempt: p('UPDATE login_failures SET count = count - 1 WHERE key = ? AND window_end = ? AND count > 0'),
+      heartbeat: p('INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
       forgetOldFailures: p('DELETE FROM login_failures WHERE key = ? AND window_end < ?'),
     };
   }
@@ -171,7 +172,9 @@ class Writer implements WriteOps {
     return this.#db;
   }
 
+  /** A real write (the heartbeat row), so that a full disk or an unwritable file fails the check. */
   ping(): null {
+    this.#s.heartbeat.run(Date.now());
     return null;
   }
 
