@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -391,6 +391,28 @@ describe('tokenpair serve with settings from the environment', () => {
       }
       const good = await startServer(['--data-dir', fresh, '--trust-proxy', '10.0.0.0/8, ::1/128,fd00::/8,192.0.2.1']);
       assert.equal((await stopServer(good)).code, 0);
+    } finally {
+      own.cleanup();
+    }
+  });
+
+  it('warns when other users can access the data directory or the database (password hashes)', async () => {
+    const own = tempDir('tokenpair-server-perms-');
+    try {
+      const created = await runCli(['createuser', 'dana', '--password-stdin', '--data-dir', own.path], { input: PASSWORD });
+      assert.equal(created.code, 0, created.stderr);
+      chmodSync(own.path, 0o755);
+      chmodSync(join(own.path, 'tokenpair.sqlite3'), 0o644);
+      const server = await startServer(['--data-dir', own.path]);
+      assert.equal((await stopServer(server)).code, 0);
+      const warnings = server.output().stdout.split('\n').filter((line) => line.includes('other users can access this'));
+      assert.deepEqual(warnings.map((line) => (JSON.parse(line) as { path: string; mode: string }).mode), ['755', '644']);
+      chmodSync(own.path, 0o700);
+      chmodSync(join(own.path, 'tokenpair.sqlite3'), 0o600);
+      const quiet = await startServer(['--data-dir', own.path]);
+      assert.equal((await stopServer(quiet)).code, 0);
+      assert.match(quiet.output().stdout, /tokenpair listening/);
+      assert.equal(quiet.output().stdout.includes('other users can access this'), false);
     } finally {
       own.cleanup();
     }

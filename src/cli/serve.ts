@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { createPasswordHasher } from '../passwords/hasher.js';
 import { AuthService } from '../service/auth-service.js';
 import { buildServer, timeoutCheckInterval } from '../server/app.js';
-import { keyFilePath } from '../server/keys.js';
+import { statSync } from 'node:fs';
+import { databasePath, keyFilePath } from '../server/keys.js';
 import { displayDatabaseUrl } from './database.js';
 import { LOG_LEVELS, checkHost, demoEnabled, optionLabel, parseLogLevel, parsePoolSize, parsePort, parseRequestTimeout, parseTrustProxy } from './server-options.js';
 import { EXIT, databaseUrlOf, openStore, resolveServerSettings, say, withStoreOptions, type CommonOptions } from './context.js';
@@ -89,6 +90,13 @@ export function registerServeCommand(program: Command): void {
       // The first login must not pay for making the dummy hash (it would time differently, S13).
       await hasher.verifyDummy('');
       if (keysCreated) app.log.info({ path: keyFilePath(options.dataDir) }, 'generated a new signing key');
+      if (!databaseUrl) {
+        // keys.json readable by others is refused; the database holds password hashes: say so loudly.
+        for (const path of [options.dataDir, databasePath(options.dataDir)]) {
+          const mode = statSync(path).mode & 0o777;
+          if (mode & 0o077) app.log.warn({ path, mode: mode.toString(8) }, 'other users can access this: it holds the password hashes (chmod 700 the data directory, 600 the database)');
+        }
+      }
       if (databaseUrl) {
         // Never the password: the URL is logged without it.
         app.log.info({ store: 'postgres', database: displayDatabaseUrl(databaseUrl) }, 'using the PostgreSQL store');
