@@ -4,6 +4,7 @@
  * without its password.
  */
 import { ConfigurationError } from '../errors.js';
+import { redactUrl } from '../settings/redact-url.js';
 
 const SCHEMES = ['postgres:', 'postgresql:'];
 /** Query parameters that may carry a secret (libpq's and node-postgres's names). */
@@ -30,13 +31,5 @@ export function checkDatabaseUrl(value: string | undefined): string | null {
 
 /** The URL for messages and logs: the password (in the authority or the query) left out. */
 export function displayDatabaseUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return '(the database URL, not shown)';
-  }
-  url.password = '';
-  for (const name of [...url.searchParams.keys()]) if (SECRET_PARAMETERS.test(name)) url.searchParams.set(name, 'redacted');
-  return url.toString();
+  return redactUrl(text, { keepUsername: true, secretParameters: SECRET_PARAMETERS, unparsable: '(the database URL, not shown)' });
 }

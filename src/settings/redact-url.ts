@@ -8,18 +8,30 @@ export function hasCredentials(url: URL): boolean {
   return url.username !== '' || url.password !== '' || [...url.searchParams.keys()].some((name) => SECRET_PARAMETERS.test(name));
 }
 
-/** The URL with its userinfo replaced by `redacted` and secret-looking query values by `redacted`. */
-export function redactUrl(text: string): string {
+export interface RedactOptions {
+  /** Keep the user name (a database role is not a secret); the password always goes. Default: replaced by `redacted`. */
+  keepUsername?: boolean;
+  /** Query parameter names whose values are replaced by `redacted` (default: names that look like secrets). */
+  secretParameters?: RegExp;
+  /** What to show for a text that is not a URL (it may be a secret). */
+  unparsable?: string;
+}
+
+/** The URL with its userinfo replaced by `redacted` (or only its password left out) and secret-looking query values by `redacted`. */
+export function redactUrl(text: string, options: RedactOptions = {}): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return '(a URL, not shown)';
+    return options.unparsable ?? '(a URL, not shown)';
   }
-  if (url.username !== '' || url.password !== '') {
+  if (options.keepUsername) {
+    url.password = '';
+  } else if (url.username !== '' || url.password !== '') {
     url.username = 'redacted';
     url.password = '';
   }
-  for (const name of [...url.searchParams.keys()]) if (SECRET_PARAMETERS.test(name)) url.searchParams.set(name, 'redacted');
+  const secret = options.secretParameters ?? SECRET_PARAMETERS;
+  for (const name of [...url.searchParams.keys()]) if (secret.test(name)) url.searchParams.set(name, 'redacted');
   return url.href;
 }
