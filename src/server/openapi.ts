@@ -107,12 +107,8 @@ export function openApiDocument(options: OpenApiOptions): Schema {
   const cookie = settings.refreshTransport === 'cookie';
   const csrf: Record<string, Schema> = cookie ? { '403': CSRF_403 } : {};
   const paths: Record<string, Schema> = {};
-  const refresh401 = errorResponse('The refresh token is invalid, expired, of the wrong type, spent or revoked; or its user is gone, inactive or changed password.', [
-    ...TOKEN_ERRORS,
-    'token_blacklisted',
-    'no_active_account_for_token',
-    'password_changed',
-  ]);
+  const refreshErrors: ErrorKind[] = [...TOKEN_ERRORS, 'token_blacklisted', 'no_active_account_for_token', 'password_changed'];
+  const refresh401Text = 'The refresh token is invalid, expired, of the wrong type, spent or revoked; or its user is gone, inactive or changed password.';
   if (p.obtain) {
     paths[p.obtain] = tokenPost(cookie ? 'Log in: an access token in the body, the refresh token in the HttpOnly cookie' : 'Log in: obtain a refresh/access token pair', [user, 'password'], cookie ? stringProps('access') : stringProps('refresh', 'access'), {
       '401': errorResponse('Wrong credentials, unknown or inactive user (indistinguishable).', ['no_active_account']),
@@ -122,14 +118,15 @@ export function openApiDocument(options: OpenApiOptions): Schema {
   }
   if (p.refresh) {
     const success = settings.rotateRefreshTokens && !cookie ? stringProps('access', 'refresh') : stringProps('access');
-    const cookie401 = errorResponse(refresh401.description as string, [...TOKEN_ERRORS, 'token_blacklisted', 'no_active_account_for_token', 'password_changed', 'refresh_cookie_missing']);
+    // The cookie transport adds one: no cookie at all.
+    const refresh401 = errorResponse(refresh401Text, cookie ? [...refreshErrors, 'refresh_cookie_missing'] : refreshErrors);
     paths[p.refresh] = tokenPost(
       cookie
         ? 'Refresh: a new access token, from the refresh cookie (no body)' + (settings.rotateRefreshTokens ? '; the successor refresh token replaces the cookie' : '')
         : settings.rotateRefreshTokens ? 'Refresh: a new access token and the successor refresh token (the presented one is spent)' : 'Refresh: a new access token',
       cookie ? [] : ['refresh'],
       success,
-      { '401': cookie ? cookie401 : refresh401, ...csrf },
+      { '401': refresh401, ...csrf },
       cookie ? { security: [{ refreshCookie: [] }], setsCookie: settings.rotateRefreshTokens } : {},
     );
   }

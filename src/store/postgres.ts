@@ -207,10 +207,12 @@ const SQL = {
   setHashAndStamp: 'UPDATE users SET password_hash = $2, security_stamp = $3 WHERE id = $1',
   setStamp: 'UPDATE users SET security_stamp = $2 WHERE id = $1',
   // Keys in a fixed order, so that two logins never take the same rows' locks in opposite orders.
-  addFailures: `
+  /** One attempt on each key, with each key's new count. */
+  takeAttempt: `
     INSERT INTO login_failures (key, window_end, count)
     SELECT k, $2, COUNT(*) FROM unnest($1::text[]) AS k GROUP BY k ORDER BY k
-    ON CONFLICT (key, window_end) DO UPDATE SET count = login_failures.count + EXCLUDED.count`,
+    ON CONFLICT (key, window_end) DO UPDATE SET count = login_failures.count + EXCLUDED.count
+    RETURNING key, count`,
   /** One attempt off each key (a successful login); never below zero. */
   returnAttempts: 'UPDATE login_failures SET count = count - 1 WHERE key = ANY($1::text[]) AND window_end = $2 AND count > 0',
   forgetOldFailures: 'DELETE FROM login_failures WHERE key = ANY($1::text[]) AND window_end < $2',
@@ -592,7 +594,7 @@ export class PostgresStore implements TokenStore, UserStore, UserAdmin, Throttle
     const stored = limits.map(({ key }) => storedKey(key));
     return this.#transaction(async (tx) => {
       await tx.query('SAVEPOINT attempt');
-      const { rows } = await tx.query<{ key: string; count: number }>(`${SQL.addFailures} RETURNING key, count`, [stored, end]);
+      const { rows } = await tx.query<{ key: string; count: number }>(SQL.takeAttempt, [stored, end]);
       const counts = new Map(rows.map((row) => [row.key, row.count]));
       if (limits.some(({ limit }, index) => (counts.get(stored[index]!) ?? 0) > limit)) {
         await tx.query('ROLLBACK TO SAVEPOINT attempt');
