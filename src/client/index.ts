@@ -323,21 +323,21 @@ export function createClient(options: ClientOptions): TokenpairClient {
     return tokens.access;
   }
 
+  /** A refresh failed (503, network) less than REFRESH_RETRY_MS ago. */
+  function refreshFailedLately(): boolean {
+    return failed !== null && now() - failed.at < REFRESH_RETRY_MS;
+  }
+
   function refresh(): Promise<string> {
     if (!inflight) {
       const seq = sent;
-      inflight = runRefresh().then(
-        (token) => {
-          failed = null;
-          return token;
-        },
-        (error: unknown) => {
-          // The server could not refresh (503, network): requests that left before now got their
-          // 401s for the same reason, and asking again at once would not help (no refresh storm).
-          failed = { seq: Math.max(seq, sent), at: now() };
-          throw error;
-        },
-      ).finally(() => {
+      // A success clears `failed` (keep()).
+      inflight = runRefresh().catch((error: unknown) => {
+        // The server could not refresh (503, network): requests that left before now got their
+        // 401s for the same reason, and asking again at once would not help (no refresh storm).
+        failed = { seq: Math.max(seq, sent), at: now() };
+        throw error;
+      }).finally(() => {
         inflight = null;
       });
     }
@@ -354,7 +354,7 @@ export function createClient(options: ClientOptions): TokenpairClient {
     // Someone else refreshed after this request left (or the session ended): no second refresh.
     if (current !== used) return current;
     // A refresh failed after this request left, or less than REFRESH_RETRY_MS ago: not again.
-    if (failed && (seq <= failed.seq || now() - failed.at < REFRESH_RETRY_MS)) return null;
+    if (failed && (seq <= failed.seq || refreshFailedLately())) return null;
     return refresh().catch(() => null);
   }
 
@@ -383,8 +383,7 @@ export function createClient(options: ClientOptions): TokenpairClient {
     throwIfAborted(signal);
     let token = await storage.get('access');
     let refreshedFirst = false;
-    const recentlyFailed = failed !== null && now() - failed.at < REFRESH_RETRY_MS;
-    if (!recentlyFailed && ((token === null && restore && transport === 'cookie') || (token !== null && dueForRefresh(token)))) {
+    if (!refreshFailedLately() && ((token === null && restore && transport === 'cookie') || (token !== null && dueForRefresh(token)))) {
       refreshedFirst = true;
       token = await untilAborted(refresh().catch(() => storage.get('access')), signal);
     }
